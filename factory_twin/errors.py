@@ -1,0 +1,24 @@
+"""Errors a planner may see. The CLI prints them as one line and exits 2 (no traceback)."""
+
+from __future__ import annotations
+
+
+class FactoryTwinError(Exception):
+    """Base class for every error caused by the user's input or files, not by a bug."""
+
+
+class ScenarioError(FactoryTwinError):
+    """A scenario file is unreadable or invalid; names the file, the field path and the expectation."""
+
+    def __init__(self, file: str, path: str, expected: str) -> None:
+        self.file, self.path, self.expected = file, path, expected
+        where = f"{file}: {path}" if path else file
+        super().__init__(f"{where}: {expected}")
+
+
+class StoreError(FactoryTwinError):
+    """An adapter or checkpoint file is missing, tampered with, or does not fit the base policy."""
+
+
+class TrainingError(FactoryTwinError):
+    """Training cannot continue (e.g. NaN in the loss); the last good checkpoint is kept."""
