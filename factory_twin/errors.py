@@ -8,7 +8,7 @@ class FactoryTwinError(Exception):
 
 
 class ScenarioError(FactoryTwinError):
-    """A scenario file is unreadable or invalid; names the file, the field path and the expectation."""
+    """A scenario file is unreadable or invalid: names file, field path and expectation."""
 
     def __init__(self, file: str, path: str, expected: str) -> None:
         self.file, self.path, self.expected = file, path, expected

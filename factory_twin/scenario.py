@@ -92,7 +92,7 @@ class Erlang(Strict):
 
 
 class Weibull(Strict):
-    """Weibull(shape, scale); shape > 1 means wear-out, the case where preventive maintenance pays."""
+    """Weibull(shape, scale); shape > 1 means wear-out, where preventive maintenance pays."""
 
     dist: Literal["weibull"]
     shape: Annotated[float, Field(gt=0.05, le=50, allow_inf_nan=False)]
