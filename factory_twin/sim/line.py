@@ -168,8 +168,9 @@ class Machine:
     def _preventive_maintenance(self):
         st = self.station
         self.set_state(PM)
-        st.stats.pms += 1
         self.line.pm_count += 1
+        if self.line.measuring:
+            st.stats.pms += 1
         yield self.env.timeout(st.spec.pm.duration)
         if st.spec.pm.resets_age:
             self._renew()
@@ -181,7 +182,8 @@ class Machine:
             setup = st.setup_time[self.last_product][product]
             if setup > 0:
                 self.set_state(SETUP)
-                st.stats.setups += 1
+                if line.measuring:
+                    st.stats.setups += 1
                 yield self.env.timeout(setup)
         self.last_product = self.current_product = product
         mode = st.fast if fast else None
@@ -189,11 +191,13 @@ class Machine:
         wear = mode.wear_factor if mode else 1.0
         yield from self._work(st.process_time[product]() * time_factor, wear)
         self.current_product = -1
-        st.stats.processed += 1
-        st.stats.ideal_time += st.process_time[product].mean
         scrap_p = mode.scrap_prob if mode else st.spec.scrap_prob
-        if st.coin(scrap_p):
-            st.stats.scrapped += 1
+        scrapped = st.coin(scrap_p)
+        if line.measuring:
+            st.stats.processed += 1
+            st.stats.scrapped += scrapped
+            st.stats.ideal_time += st.process_time[product].mean
+        if scrapped:
             line.depart(part, good=False)
             return
         downstream = st.downstream
@@ -219,7 +223,8 @@ class Machine:
             yield self.env.timeout(to_failure)
             remaining -= to_failure
             self.set_state(DOWN)
-            st.stats.failures += 1
+            if self.line.measuring:
+                st.stats.failures += 1
             yield self.env.timeout(st.ttr())
             self._renew()
 
@@ -420,6 +425,11 @@ class Line:
     @property
     def now(self) -> float:
         return self.env.now
+
+    @property
+    def measuring(self) -> bool:
+        """True once the warm-up is over: counters only include the measured window."""
+        return self.env.now >= self.warmup
 
 
 def _cumulative(weights: list[float]) -> list[float]:
