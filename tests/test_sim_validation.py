@@ -112,8 +112,8 @@ def finite_line_with_failures():
     stations = [
         {"name": "a", "buffer": 4, "process": {"dist": "lognormal", "mean": 0.9, "cv": 0.5},
          "failure": {"ttf": {"dist": "weibull", "shape": 2, "scale": 80}, "ttr": exp(8)}},
-        {"name": "b", "buffer": 3, "machines": 2, "process": {"dist": "gamma", "mean": 1.7, "cv": 0.7},
-         "scrap_prob": 0.05},
+        {"name": "b", "buffer": 3, "machines": 2, "scrap_prob": 0.05,
+         "process": {"dist": "gamma", "mean": 1.7, "cv": 0.7}},
         {"name": "c", "buffer": 2, "process": {"dist": "uniform", "low": 0.2, "high": 1.4}},
     ]  # fmt: skip
     return line(stations, {"kind": "poisson", "rate": 0.8}, length=20_000, warmup=300)
