@@ -397,6 +397,10 @@ class Line:
         end = self.end if until is None else min(until, self.end)
         env = self.env
         while True:
+            # settle everything due now first: answered requests must take their parts
+            # before anyone looks at the buffers again
+            while env.peek() <= env.now:
+                env.step()
             self._drop_stale()
             if any(st.pending for st in self.stations):
                 return True
@@ -415,9 +419,13 @@ class Line:
         """Answer the oldest pending request of a station with an action code."""
         self.stations[station].pending.popleft().event.succeed(action)
 
+    def flush_wip(self) -> None:
+        """Bring the WIP time integral up to the current clock."""
+        self._change_wip(0)
+
     def flush(self) -> None:
         """Close the time accounting at the current clock (call before reading KPIs)."""
-        self._change_wip(0)
+        self.flush_wip()
         for st in self.stations:
             for m in st.machines:
                 m.set_state(m.state)
