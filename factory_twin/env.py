@@ -19,7 +19,6 @@ dict API.
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
@@ -62,24 +61,24 @@ class LineEnv(ParallelEnv):
         self._has_fast = [st.speed_modes.fast is not None for st in scenario.stations]
         self._has_pm = [st.pm is not None for st in scenario.stations]
         self._age_scale = [_age_scale(st) for st in scenario.stations]
-        self._cap = [
-            float(st.buffer) if st.buffer is not None else INF_BUFFER_SCALE
-            for st in scenario.stations
-        ]
-
-    # --- spaces ----------------------------------------------------------------------------
-    @functools.lru_cache(maxsize=None)  # noqa: B019 - PettingZoo's documented idiom
-    def observation_space(self, agent: str) -> spaces.Dict:
-        return spaces.Dict(
+        self._observation_space = spaces.Dict(
             {
                 "observation": spaces.Box(-1.0, 10.0, (self.obs_dim,), np.float32),
                 "action_mask": spaces.Box(0, 1, (self.n_actions,), np.int8),
             }
         )
+        self._action_space = spaces.Discrete(self.n_actions)
+        self._cap = [
+            float(st.buffer) if st.buffer is not None else INF_BUFFER_SCALE
+            for st in scenario.stations
+        ]
 
-    @functools.lru_cache(maxsize=None)  # noqa: B019
+    # --- spaces (the same for every station, so a shared policy fits all) ------------------
+    def observation_space(self, agent: str) -> spaces.Dict:
+        return self._observation_space
+
     def action_space(self, agent: str) -> spaces.Discrete:
-        return spaces.Discrete(self.n_actions)
+        return self._action_space
 
     def state(self) -> np.ndarray:
         return self._obs.reshape(-1).copy()
