@@ -1,0 +1,322 @@
+"""Benchmark the LoRASA layer against the shared layer it extends, and size the actor kinds.
+
+Why: LoRASA is only worth it if one adapted forward costs about as much as the shared policy
+(target: <= 1.5x a plain linear layer at 8 stations x 64 rows, width 128, rank 8) and if a
+station's adapter is a small fraction of the shared actor. This script measures both in one run
+and prints a markdown section; ``--write`` puts that section into ``benchmarks/RESULTS.md``
+between this script's own markers, leaving other benchmarks' sections alone.
+
+    python benchmarks/bench_lora.py            # print results
+    python benchmarks/bench_lora.py --write    # ... and update benchmarks/RESULTS.md
+    python benchmarks/bench_lora.py --quick    # tiny smoke run (seconds)
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shlex
+import statistics
+import sys
+import tempfile
+import timeit
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save as safetensors_save
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
+
+from factory_twin.policy.lora import AgentGroups, MultiAgentLoRALinear  # noqa: E402
+from factory_twin.policy.networks import Actor, ActorConfig  # noqa: E402
+
+START, END = "<!-- bench_lora:start -->", "<!-- bench_lora:end -->"
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+TARGET = 1.5
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="tiny sizes and few repeats (smoke test)")
+    p.add_argument("--write", action="store_true", help=f"update the section in {RESULTS.name}")
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    p.add_argument("--rounds", type=int, default=None, help="timing rounds (median is reported)")
+    return p.parse_args(argv)
+
+
+def median_times(cases: dict[str, Callable[[], object]], rounds: int, number: int) -> dict:
+    """Median seconds per call. Cases are interleaved within each round so that a load spike on
+    a shared machine hits all of them alike instead of skewing one ratio."""
+    for fn in cases.values():  # warm-up: allocator, MKL/oneDNN kernel selection
+        for _ in range(max(3, number // 4)):
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(rounds):
+        for name, fn in cases.items():
+            samples[name].append(timeit.Timer(fn).timeit(number) / number)
+    return {name: statistics.median(s) for name, s in samples.items()}
+
+
+def layer_cases(n: int, rows: int, width: int, rank: int) -> tuple[dict, dict]:
+    """Forward variants of one LoRA layer, all computing the same function on the same rows."""
+    layer = MultiAgentLoRALinear(width, width, n, rank=rank)
+    with torch.no_grad():
+        layer.lora_B.normal_(std=0.05)  # non-zero adapters: nothing may be skipped
+    w, b, a_all, b_all = layer.weight, layer.bias, layer.lora_A, layer.lora_B
+    xg = torch.randn(n, rows, width)
+    x = xg.reshape(n * rows, width)
+    idx = torch.arange(n).repeat_interleave(rows)
+    perm = torch.randperm(n * rows)
+    x_shuf, idx_shuf = x[perm], idx[perm]
+    idx_uneven = torch.randint(0, n, (n * rows,))
+    merged_t = layer.merged_weights().transpose(1, 2).contiguous()  # cached for inference
+
+    def naive_gather() -> torch.Tensor:  # gathers full per-agent A/B for every row
+        low = torch.einsum("bi,bri->br", x_shuf, a_all[idx_shuf])
+        return F.linear(x_shuf, w, b) + layer.scale * torch.einsum(
+            "br,bor->bo", low, b_all[idx_shuf]
+        )
+
+    def python_loop() -> torch.Tensor:  # one small matmul pair per agent
+        y = F.linear(x_shuf, w, b)
+        for i in range(n):
+            sel = (idx_shuf == i).nonzero().squeeze(1)
+            xi = x_shuf.index_select(0, sel)
+            y.index_add_(0, sel, (xi @ a_all[i].T) @ b_all[i].T, alpha=layer.scale)
+        return y
+
+    cases = {
+        "shared": lambda: F.linear(x, w, b),
+        "lora_grouped": lambda: layer.forward_grouped(xg),
+        "lora_flat_grouped_idx": lambda: layer(x, idx),
+        "lora_flat_shuffled": lambda: layer(x_shuf, idx_shuf),
+        "lora_flat_uneven": lambda: layer(x, idx_uneven),
+        "naive_gather": naive_gather,
+        "python_loop": python_loop,
+        "merged_bmm": lambda: torch.baddbmm(b.view(1, 1, -1), xg, merged_t),
+    }
+    # Every variant must agree before its time means anything.
+    with torch.no_grad():
+        ref = layer(x, idx)
+        ref_shuf = ref[perm]
+        checks = {
+            "lora_grouped": (cases["lora_grouped"]().reshape_as(ref), ref),
+            "lora_flat_shuffled": (cases["lora_flat_shuffled"](), ref_shuf),
+            "naive_gather": (naive_gather(), ref_shuf),
+            "python_loop": (python_loop(), ref_shuf),
+            "merged_bmm": (cases["merged_bmm"]().reshape_as(ref), ref),
+        }
+        for name, (got, want) in checks.items():
+            torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4, msg=f"{name} disagrees")
+
+    # Training cost (forward + backward, base frozen as in LoRASA phase 2).
+    shared_layer = torch.nn.Linear(width, width)
+    plan_uneven = AgentGroups.from_index(idx_uneven, n)
+    layer.freeze_base()
+    train = {
+        "shared": lambda: shared_layer(x).square().mean().backward(),
+        "lora_grouped": lambda: layer.forward_grouped(xg).square().mean().backward(),
+        "lora_flat_uneven": lambda: layer(x, plan_uneven).square().mean().backward(),
+    }
+    return cases, train
+
+
+def actor_cases(n: int, rows: int, obs: int, actions: int, hidden: tuple, rank: int) -> dict:
+    """Whole-actor forward (3 layers, tanh, masking) for each kind at the rollout layout."""
+    obs_g = torch.randn(n, rows, obs)
+    mask_g = torch.ones(n, rows, actions, dtype=torch.bool)
+    perm = torch.randperm(n * rows)
+    obs_f, mask_f = obs_g.reshape(n * rows, obs)[perm], mask_g.reshape(n * rows, actions)[perm]
+    idx_f = torch.arange(n).repeat_interleave(rows)[perm]
+    actors = {
+        kind: Actor(ActorConfig(obs, actions, n, hidden, kind=kind, rank=rank))
+        for kind in ("shared", "separate", "lora")
+    }
+    for p in actors["lora"].adapter_parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    return {
+        "PS grouped": lambda: actors["shared"].forward_grouped(obs_g, mask_g),
+        "LoRASA grouped": lambda: actors["lora"].forward_grouped(obs_g, mask_g),
+        "LoRASA flat, shuffled rows": lambda: actors["lora"](obs_f, idx_f, mask_f),
+        "NPS grouped": lambda: actors["separate"].forward_grouped(obs_g, mask_g),
+    }
+
+
+DESCRIPTIONS = {
+    "shared": "shared layer only (nn.Linear equivalent, same W, b)",
+    "lora_grouped": "LoRA `forward_grouped` on [agents, rows, in]",
+    "lora_flat_grouped_idx": "LoRA `forward(x, idx)`, rows already grouped",
+    "lora_flat_shuffled": "LoRA `forward(x, idx)`, shuffled rows, equal counts",
+    "lora_flat_uneven": "LoRA `forward(x, idx)`, random idx, uneven counts",
+    "naive_gather": "naive: gather per-row A_i/B_i + einsum",
+    "python_loop": "naive: Python loop over agents",
+    "merged_bmm": "inference: cached merged W_i, one bmm",
+}
+
+
+def checkpoint_bytes(tensors: dict[str, torch.Tensor]) -> int:
+    return len(safetensors_save({k: v.contiguous() for k, v in tensors.items()}))
+
+
+def size_rows(agent_counts: list[int], obs: int, actions: int, hidden: tuple, rank: int) -> list:
+    rows = []
+    for n in agent_counts:
+        for label, kind in [("PS", "shared"), ("PS+id", "shared-id"), ("NPS", "separate"),
+                            ("LoRASA", "lora")]:  # fmt: skip
+            actor = Actor(ActorConfig(obs, actions, n, hidden, kind=kind, rank=rank))
+            counts = actor.parameter_counts()
+            row = {
+                "n": n,
+                "kind": label,
+                "params": counts["total"],
+                "bytes": checkpoint_bytes(actor.state_dict()),
+                "adapter_params": counts["adapter_per_agent"],
+                "adapter_bytes": checkpoint_bytes(actor.export_adapter(0)) if kind == "lora" else 0,
+                "share": counts["adapter_per_agent"] / counts["base"],
+            }
+            rows.append(row)
+    return rows
+
+
+def machine_lines(threads: int) -> list[str]:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return [
+        f"- Machine: {platform.platform()}, {cpu}, {os.cpu_count()} logical CPUs",
+        f"- torch {torch.__version__}, Python {platform.python_version()}, "
+        f"torch threads: {threads}",
+        f"- Date: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- Command: `{shlex.join(['python', *sys.argv])}`",
+    ]
+
+
+def render(
+    args: argparse.Namespace, shape: tuple, fwd: dict, train: dict, actor: dict, sizes: list
+) -> str:
+    n, rows, width, rank = shape
+    base = fwd["shared"]
+    out = [
+        START,
+        "## bench_lora: LoRASA layer speed and actor size",
+        "",
+        *machine_lines(args.threads),
+        "",
+        f"### Layer forward: {n} agents x {rows} rows, in = out = {width}, rank {rank} "
+        "(`torch.inference_mode`, median of interleaved rounds)",
+        "",
+        "| variant | µs / call | ratio vs shared |",
+        "|---|---:|---:|",
+    ]
+    for name, t in fwd.items():
+        out.append(f"| {DESCRIPTIONS[name]} | {t * 1e6:.1f} | {t / base:.2f}x |")
+    ratio = fwd["lora_grouped"] / base
+    verdict = "met" if ratio <= TARGET else "MISSED"
+    if args.quick:
+        verdict = "not judged (--quick smoke sizes)"
+    out += [
+        "",
+        f"Target: grouped LoRA forward <= {TARGET}x shared: **{verdict}** ({ratio:.2f}x).",
+        "Flat `forward(x, idx)` rows include building the row-grouping plan (a sort) on every "
+        "call; the Actor builds it once per forward for all its layers.",
+        "",
+        "Training step (forward + backward, base frozen):",
+        "",
+        "| variant | µs / call | ratio vs shared |",
+        "|---|---:|---:|",
+    ]
+    for name, t in train.items():
+        out.append(f"| {DESCRIPTIONS[name]} | {t * 1e6:.1f} | {t / train['shared']:.2f}x |")
+    o, a, h, r = SIZE_SHAPE_QUICK if args.quick else SIZE_SHAPE
+    out += [
+        "",
+        f"### Actor forward: {n} agents x {rows} rows, obs_dim {o}, hidden {h}, {a} actions, "
+        f"rank {r} (inference)",
+        "",
+        "| actor | µs / call | ratio vs PS |",
+        "|---|---:|---:|",
+    ]
+    for name, t in actor.items():
+        out.append(f"| {name} | {t * 1e6:.1f} | {t / actor['PS grouped']:.2f}x |")
+    out += [
+        "",
+        f"### Actor size: obs_dim {o}, n_actions {a}, hidden {h}, LoRASA rank {r} on all hidden "
+        "layers",
+        "",
+        "Checkpoint = `safetensors.torch.save(actor.state_dict())`; LoRASA's includes the "
+        "shared base and every station's adapter.",
+        "",
+        "| agents | kind | actor params | checkpoint bytes | adapter params / agent "
+        "| adapter bytes / agent | adapter share of base |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for s in sizes:
+        lora = s["kind"] == "LoRASA"
+        out.append(
+            f"| {s['n']} | {s['kind']} | {s['params']:,} | {s['bytes']:,} | "
+            + (
+                f"{s['adapter_params']:,} | {s['adapter_bytes']:,} | {s['share']:.1%} |"
+                if lora
+                else "- | - | - |"
+            )  # fmt: skip
+        )
+    out.append(END)
+    return "\n".join(out) + "\n"
+
+
+def write_section(section: str, path: Path = RESULTS) -> None:
+    """Replace this script's marked section (or append it), then swap the file in atomically."""
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    if START in text and END in text and text.index(START) < text.index(END):
+        head, rest = text.split(START, 1)
+        tail = rest.split(END, 1)[1].lstrip("\n")
+        text = head + section + ("\n" + tail if tail else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".RESULTS.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+SIZE_SHAPE = (40, 8, (256, 256), 8)
+SIZE_SHAPE_QUICK = (40, 8, (32, 32), 8)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    print(f"torch threads: {torch.get_num_threads()}", file=sys.stderr)
+    shape = (2, 8, 16, 2) if args.quick else (8, 64, 128, 8)
+    rounds = args.rounds or (3 if args.quick else 31)
+    number = 5 if args.quick else 40
+    cases, train_cases = layer_cases(*shape)
+    with torch.inference_mode():
+        fwd = median_times(cases, rounds, number)
+    train = median_times(train_cases, rounds, max(1, number // 2))
+    o, a, h, r = SIZE_SHAPE_QUICK if args.quick else SIZE_SHAPE
+    with torch.inference_mode():
+        actor = median_times(actor_cases(shape[0], shape[1], o, a, h, r), rounds, number)
+    sizes = size_rows([2, 4] if args.quick else [4, 8, 16, 32], o, a, h, r)
+    section = render(args, shape, fwd, train, actor, sizes)
+    print(section, end="")
+    for name, t in fwd.items():  # stable one-line summaries for logs and the smoke test
+        print(f"ratio {name}/shared = {t / fwd['shared']:.2f}x")
+    if args.write:
+        write_section(section)
+        print(f"wrote section to {RESULTS}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
