@@ -1,0 +1,464 @@
+"""Versioned on-disk store of per-station LoRA adapters and the shared base policy.
+
+Layout (names sanitised by :func:`safe_name`; originals kept in the JSON)::
+
+    <root>/<scenario>/<station>/v<N>/adapter.safetensors + adapter.json
+    <root>/<scenario>/_base/v<N>/base.safetensors       + base.json
+
+Why it is built this way:
+
+* A version directory is assembled under a hidden temp name and then renamed to ``v<N>``
+  in one step, so a crash never leaves a half-written version, and two concurrent writers
+  can never both get N: renaming onto an existing (non-empty) ``v<N>`` fails and the loser
+  simply tries N+1.
+* Weights are safetensors only. Pickle-based formats (``torch.load``) execute code from
+  the file; adapters are shared between machines, so they are never used here.
+* Loading verifies everything a mismatched or tampered file could break later in
+  confusing ways (sha256, parseability, base policy hash, LoRA rank and tensor shapes)
+  and reports it as a one-line StoreError that names the file and what was expected.
+
+LoRA tensor convention checked against ``rank`` (that of ``policy.networks.export_adapter``):
+a key whose last dotted part is ``A`` or ``lora_A`` has shape ``(rank, in_features)``, one
+ending in ``B`` or ``lora_B`` has shape ``(out_features, rank)``. Other tensors are stored
+as-is.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import time
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from factory_twin.errors import StoreError
+from factory_twin.store.atomic import atomic_write_bytes, atomic_write_text, fsync_dir
+
+__all__ = ["ADAPTER_JSON_KEYS", "BASE_JSON_KEYS", "AdapterStore", "SavedVersion", "safe_name"]
+
+BASE_DIR_NAME = "_base"  # safe_name never yields a leading "_", so no station can collide
+ADAPTER_JSON_KEYS = (
+    "scenario",
+    "station",
+    "rank",
+    "alpha",
+    "layers",
+    "base_hash",
+    "scenario_hash",
+    "sha256",
+    "kpis",
+    "created",
+    "run_id",
+)
+BASE_JSON_KEYS = ("scenario", "base_hash", "scenario_hash", "sha256", "config", "created")
+
+_TMP_PREFIX = ".tmp-"
+_STALE_TMP_S = 24 * 3600
+_VERSION_RE = re.compile(r"v([1-9][0-9]*)")
+_UNSAFE_RE = re.compile(r"[^a-z0-9._-]+")
+_WINDOWS_RESERVED = frozenset(
+    {"con", "prn", "aux", "nul"} | {f"{p}{i}" for p in ("com", "lpt") for i in range(1, 10)}
+)
+
+
+@dataclass(frozen=True)
+class SavedVersion:
+    """Where a save landed: version number, its directory and the weights' sha256."""
+
+    version: int
+    dir: Path
+    sha256: str
+
+
+def safe_name(name: str) -> str:
+    """A portable directory name for a scenario/station name.
+
+    ASCII-folded, lower-cased, unsafe characters replaced by "_". Whenever that changed
+    the name (unicode, spaces, upper case, a leading "_" or "."), 8 hex digits of the
+    name's sha256 are appended, so distinct names never share a directory even on
+    case-insensitive filesystems.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise StoreError(f"name {name!r}: expected a non-empty scenario/station name")
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    slug = _UNSAFE_RE.sub("_", folded.lower()).strip("._-")[:60]
+    if slug != name or slug.split(".")[0] in _WINDOWS_RESERVED:
+        digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:8]
+        slug = f"{slug or 'name'}-{digest}"
+    return slug
+
+
+def _utc_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    item = getattr(value, "item", None)  # numpy / torch scalars in KPI dicts
+    if callable(item):
+        return item()
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+# ----------------------------------------------------------------------- tensors <-> bytes
+
+
+def _serialise(tensors: Mapping[str, torch.Tensor], where: Path) -> bytes:
+    """safetensors bytes of CPU, contiguous, non-aliased copies of the tensors."""
+    if not tensors:
+        raise StoreError(f"{where}: nothing to save; expected a non-empty dict of name -> Tensor")
+    prepared: dict[str, torch.Tensor] = {}
+    for name, tensor in tensors.items():
+        if not isinstance(name, str) or not isinstance(tensor, torch.Tensor):
+            raise StoreError(
+                f"{where}: entry {name!r} is {type(tensor).__name__}; expected str -> torch.Tensor"
+            )
+        prepared[name] = tensor.detach().to("cpu").clone(memory_format=torch.contiguous_format)
+    return st_save(prepared)
+
+
+def _parse(path: Path, data: bytes) -> dict[str, torch.Tensor]:
+    try:
+        return st_load(data)
+    except Exception as exc:  # safetensors raises its own SafetensorError and others
+        raise StoreError(
+            f"{path}: not a valid safetensors file ({_one_line(exc)}); "
+            "expected weights written by AdapterStore"
+        ) from exc
+
+
+def _check_rank_shapes(tensors: Mapping[str, torch.Tensor], rank: int, where: Path) -> None:
+    for name, tensor in tensors.items():
+        if not isinstance(tensor, torch.Tensor):
+            continue  # reported by _serialise
+        part = name.rsplit(".", 1)[-1]
+        if part in ("A", "lora_A"):
+            ok, expected = tensor.ndim == 2 and tensor.shape[0] == rank, f"({rank}, in_features)"
+        elif part in ("B", "lora_B"):
+            ok, expected = tensor.ndim == 2 and tensor.shape[1] == rank, f"(out_features, {rank})"
+        else:
+            continue
+        if not ok:
+            raise StoreError(
+                f"{where}: tensor {name!r} has shape {tuple(tensor.shape)}; "
+                f"expected {expected} for LoRA rank {rank}"
+            )
+
+
+# ------------------------------------------------------------------------ file reading
+
+
+def _read_bytes(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError as exc:
+        raise StoreError(f"{path}: missing; expected {what}") from exc
+    except OSError as exc:
+        raise StoreError(f"{path}: unreadable ({exc.strerror or exc}); expected {what}") from exc
+
+
+def _read_meta(path: Path, required: tuple[str, ...]) -> dict[str, Any]:
+    raw = _read_bytes(path, f"{path.name} metadata written by AdapterStore")
+    try:
+        meta = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise StoreError(f"{path}: not valid JSON ({_one_line(exc)}); expected metadata") from exc
+    if not isinstance(meta, dict):
+        raise StoreError(f"{path}: holds {type(meta).__name__}; expected a JSON object")
+    missing = [key for key in required if key not in meta]
+    if missing:
+        raise StoreError(f"{path}: lacks keys {missing}; expected all of {list(required)}")
+    if not isinstance(meta["sha256"], str):
+        raise StoreError(f"{path}: sha256 is {meta['sha256']!r}; expected a hex string")
+    return meta
+
+
+def _check_field(meta: Mapping[str, Any], key: str, ok: bool, expected: str, where: Path) -> None:
+    if not ok:
+        raise StoreError(f"{where}: {key} is {meta.get(key)!r}; expected {expected}")
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+# --------------------------------------------------------------------------- the store
+
+
+class AdapterStore:
+    """Versioned adapters and base policies under ``root`` (see module docstring)."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"AdapterStore({str(self.root)!r})"
+
+    # -- paths and listing
+
+    def station_dir(self, scenario: str, station: str) -> Path:
+        """Directory holding the ``v<N>`` versions of one station's adapter."""
+        return self.root / safe_name(scenario) / safe_name(station)
+
+    def base_dir(self, scenario: str) -> Path:
+        """Directory holding the ``v<N>`` versions of a scenario's base policy."""
+        return self.root / safe_name(scenario) / BASE_DIR_NAME
+
+    @staticmethod
+    def _versions_in(parent: Path) -> list[int]:
+        try:
+            names = os.listdir(parent)
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise StoreError(
+                f"{parent}: unreadable ({exc.strerror}); expected a directory"
+            ) from exc
+        found = (_VERSION_RE.fullmatch(name) for name in names)
+        return sorted(int(m.group(1)) for m in found if m and (parent / m.group(0)).is_dir())
+
+    def versions(self, scenario: str, station: str) -> list[int]:
+        """Published adapter versions of a station, ascending (temp dirs are invisible)."""
+        return self._versions_in(self.station_dir(scenario, station))
+
+    def latest_version(self, scenario: str, station: str) -> int | None:
+        found = self.versions(scenario, station)
+        return found[-1] if found else None
+
+    def base_versions(self, scenario: str) -> list[int]:
+        return self._versions_in(self.base_dir(scenario))
+
+    def latest_base_version(self, scenario: str) -> int | None:
+        found = self.base_versions(scenario)
+        return found[-1] if found else None
+
+    # -- saving
+
+    def save_adapter(
+        self,
+        scenario: str,
+        station: str,
+        tensors: Mapping[str, torch.Tensor],
+        meta: Mapping[str, Any],
+    ) -> SavedVersion:
+        """Write a new adapter version and return where it landed.
+
+        ``meta`` needs rank, alpha, base_hash, scenario_hash; may carry kpis (default {}),
+        run_id (default None) and layers (default: tensor names minus their last dotted
+        component). Extra keys are kept. sha256, created, scenario and station are set here.
+        """
+        parent = self.station_dir(scenario, station)
+        missing = [k for k in ("rank", "alpha", "base_hash", "scenario_hash") if k not in meta]
+        if missing:
+            raise StoreError(
+                f"{parent}: adapter meta lacks {missing}; expected rank, alpha, "
+                "base_hash and scenario_hash"
+            )
+        _check_field(meta, "rank", _positive_int(meta["rank"]), "a positive int", parent)
+        alpha_ok = isinstance(meta["alpha"], int | float) and not isinstance(meta["alpha"], bool)
+        _check_field(meta, "alpha", alpha_ok, "a number", parent)
+        _check_rank_shapes(tensors, meta["rank"], parent)
+        layers = meta.get("layers") or sorted({name.rsplit(".", 1)[0] for name in tensors})
+        record = {
+            **meta,
+            "scenario": scenario,
+            "station": station,
+            "alpha": float(meta["alpha"]),
+            "layers": list(layers),
+            "kpis": dict(meta.get("kpis") or {}),
+            "run_id": meta.get("run_id"),
+            "created": _utc_iso(),
+        }
+        return self._save(parent, "adapter", tensors, record)
+
+    def save_base(
+        self, scenario: str, tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any]
+    ) -> SavedVersion:
+        """Write a new version of the shared base policy (actor + critic weights).
+
+        ``meta`` needs base_hash, scenario_hash and config (a dict); extra keys are kept.
+        """
+        parent = self.base_dir(scenario)
+        missing = [k for k in ("base_hash", "scenario_hash", "config") if k not in meta]
+        if missing:
+            raise StoreError(
+                f"{parent}: base meta lacks {missing}; expected base_hash, scenario_hash and config"
+            )
+        record = {
+            **meta,
+            "scenario": scenario,
+            "config": dict(meta["config"]),
+            "created": _utc_iso(),
+        }
+        return self._save(parent, "base", tensors, record)
+
+    def _save(
+        self, parent: Path, stem: str, tensors: Mapping[str, torch.Tensor], record: dict[str, Any]
+    ) -> SavedVersion:
+        data = _serialise(tensors, parent)
+        digest = hashlib.sha256(data).hexdigest()
+        record["sha256"] = digest
+        try:
+            text = json.dumps(
+                record, indent=2, sort_keys=True, ensure_ascii=False, default=_json_default
+            )
+        except (TypeError, ValueError) as exc:
+            raise StoreError(
+                f"{parent}: {stem} meta cannot be stored ({exc}); expected JSON-serialisable values"
+            ) from exc
+        tmp = self._make_tmp_dir(parent)
+        try:
+            atomic_write_bytes(tmp / f"{stem}.safetensors", data)
+            atomic_write_text(tmp / f"{stem}.json", text + "\n")
+            fsync_dir(tmp)
+            version = self._publish(tmp, parent)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return SavedVersion(version=version, dir=parent / f"v{version}", sha256=digest)
+
+    def _make_tmp_dir(self, parent: Path) -> Path:
+        """A fresh hidden dir beside the versions (mode 0o777 minus umask, unlike mkdtemp)."""
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            self._sweep_stale(parent)
+            while True:
+                tmp = parent / f"{_TMP_PREFIX}{secrets.token_hex(8)}"
+                try:
+                    tmp.mkdir(mode=0o777)
+                    return tmp
+                except FileExistsError:
+                    continue
+        except OSError as exc:
+            raise StoreError(
+                f"{parent}: cannot create a version directory "
+                f"({exc.strerror or exc}); expected a writable store"
+            ) from exc
+
+    @staticmethod
+    def _sweep_stale(parent: Path) -> None:
+        """Remove temp dirs left by writers that crashed more than a day ago."""
+        cutoff = time.time() - _STALE_TMP_S
+        for entry in parent.glob(f"{_TMP_PREFIX}*"):
+            try:
+                if entry.stat().st_mtime < cutoff:
+                    shutil.rmtree(entry, ignore_errors=True)
+            except OSError:
+                continue
+
+    def _publish(self, tmp: Path, parent: Path) -> int:
+        """Rename ``tmp`` to the next free ``v<N>``; a lost race just moves on to N+1."""
+        version = (self._versions_in(parent) or [0])[-1] + 1
+        while True:
+            try:
+                os.rename(tmp, parent / f"v{version}")
+            except OSError as exc:
+                taken = isinstance(exc, FileExistsError) or exc.errno in (
+                    errno.EEXIST,
+                    errno.ENOTEMPTY,
+                    errno.ENOTDIR,
+                )
+                if not taken:
+                    raise StoreError(
+                        f"{parent / f'v{version}'}: cannot publish "
+                        f"({exc.strerror or exc}); expected a writable store"
+                    ) from exc
+                version += 1
+                continue
+            fsync_dir(parent)
+            return version
+
+    # -- loading
+
+    def _version_dir(self, parent: Path, version: int | None, what: str) -> Path:
+        if version is None:
+            found = self._versions_in(parent)
+            if not found:
+                raise StoreError(
+                    f"{parent}: no {what} versions found; expected v<N> directories "
+                    "(train or save one first)"
+                )
+            version = found[-1]
+        path = parent / f"v{version}"
+        if not path.is_dir():
+            raise StoreError(f"{path}: missing; expected {what} version {version} to exist")
+        return path
+
+    @staticmethod
+    def _load_verified(
+        vdir: Path, stem: str, required: tuple[str, ...], expected_base_hash: str | None
+    ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Read metadata + weights, check sha256, parse safetensors, check base hash."""
+        json_path, weights_path = vdir / f"{stem}.json", vdir / f"{stem}.safetensors"
+        meta = _read_meta(json_path, required)
+        data = _read_bytes(weights_path, f"{stem} weights (safetensors) listed in {json_path.name}")
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != meta["sha256"]:
+            raise StoreError(
+                f"{weights_path}: sha256 is {digest}; expected {meta['sha256']} from "
+                f"{json_path.name} (file corrupted or modified)"
+            )
+        tensors = _parse(weights_path, data)
+        if expected_base_hash is not None and meta["base_hash"] != expected_base_hash:
+            raise StoreError(
+                f"{json_path}: base_hash is {meta['base_hash']!r}; expected "
+                f"{expected_base_hash!r} (saved for a different base policy)"
+            )
+        return tensors, meta
+
+    def load_adapter(
+        self,
+        scenario: str,
+        station: str,
+        version: int | None = None,
+        expected_base_hash: str | None = None,
+        expected_rank: int | None = None,
+    ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Load and verify one adapter version (latest if ``version`` is None)."""
+        vdir = self._version_dir(self.station_dir(scenario, station), version, "adapter")
+        tensors, meta = self._load_verified(vdir, "adapter", ADAPTER_JSON_KEYS, expected_base_hash)
+        json_path = vdir / "adapter.json"
+        _check_field(meta, "station", meta["station"] == station, repr(station), json_path)
+        _check_field(meta, "scenario", meta["scenario"] == scenario, repr(scenario), json_path)
+        _check_field(meta, "rank", _positive_int(meta["rank"]), "a positive int", json_path)
+        if expected_rank is not None:
+            _check_field(
+                meta,
+                "rank",
+                meta["rank"] == expected_rank,
+                f"{expected_rank} (the policy's LoRA rank)",
+                json_path,
+            )
+        _check_field(meta, "layers", isinstance(meta["layers"], list), "a list", json_path)
+        _check_field(meta, "kpis", isinstance(meta["kpis"], dict), "an object", json_path)
+        _check_rank_shapes(tensors, meta["rank"], vdir / "adapter.safetensors")
+        return tensors, meta
+
+    def load_base(
+        self, scenario: str, version: int | None = None, expected_base_hash: str | None = None
+    ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Load and verify one base-policy version (latest if ``version`` is None)."""
+        vdir = self._version_dir(self.base_dir(scenario), version, "base policy")
+        tensors, meta = self._load_verified(vdir, "base", BASE_JSON_KEYS, expected_base_hash)
+        json_path = vdir / "base.json"
+        _check_field(meta, "scenario", meta["scenario"] == scenario, repr(scenario), json_path)
+        _check_field(meta, "config", isinstance(meta["config"], dict), "an object", json_path)
+        return tensors, meta
