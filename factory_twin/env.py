@@ -10,7 +10,8 @@ out minus WIP, scrap and PM costs from the scenario's `costs`.
 Observation of a station (all in [0, 1] or close, same layout for every station):
   buffer share per product, buffer fill, share of its machines in each state, the asking
   machine's wear age (relative to mean time to failure), the product it is set up for
-  (one-hot + none), upstream buffer fill, downstream buffer fill, episode time.
+  (one-hot + none), upstream buffer fill, downstream buffer fill. No clock: the line runs
+  indefinitely, and a policy that read the clock would not transfer to longer horizons.
 The global state for the centralized critic is every station's observation concatenated.
 
 `step_arrays` is the array-level step used by training; `step` wraps it in PettingZoo's
@@ -33,15 +34,22 @@ INF_BUFFER_SCALE = 20.0  # how many parts count as "full" for an infinite buffer
 
 
 def obs_dim(n_products: int) -> int:
-    return n_products + 1 + len(STATES) + 1 + (n_products + 1) + 3
+    return n_products + 1 + len(STATES) + 1 + (n_products + 1) + 2
 
 
 class LineEnv(ParallelEnv):
     metadata = {"name": "factory_twin_line_v0", "render_modes": [], "is_parallelizable": True}
 
-    def __init__(self, scenario: Scenario, episode_minutes: float = 480.0, seed: int = 0) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        episode_minutes: float = 480.0,
+        seed: int = 0,
+        warmup: float = 0.0,
+    ) -> None:
         self.scenario = scenario
         self.episode_minutes = episode_minutes
+        self.warmup = warmup
         self.possible_agents = [st.name for st in scenario.stations]
         self.agents: list[str] = []
         self.n_agents = len(self.possible_agents)
@@ -85,12 +93,20 @@ class LineEnv(ParallelEnv):
 
     # --- array-level API (used by training) ------------------------------------------------
     def reset_arrays(self, seed: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Start a new episode; returns (obs, mask, acting) arrays (views, copy to keep)."""
+        """Start a new episode; returns (obs, mask, acting) arrays (views, copy to keep).
+
+        With `seed`, the episode's line uses exactly that seed (so a learned policy and a
+        heuristic can be compared on the same random numbers); later episodes without a seed
+        derive theirs from the env's seed and the episode count."""
         if seed is not None:
-            self._seed, self._episode = seed, 0
-        run_seed = self._seed * 100_003 + self._episode
-        self._episode += 1
-        self.line = Line(self.scenario, run_seed, None, warmup=0.0, length=self.episode_minutes)
+            self._seed, self._episode = seed, 1
+            run_seed = seed
+        else:
+            run_seed = self._seed * 100_003 + self._episode
+            self._episode += 1
+        self.line = Line(
+            self.scenario, run_seed, None, warmup=self.warmup, length=self.episode_minutes
+        )
         self._last_totals = (0, 0, 0, 0.0)
         self.agents = list(self.possible_agents)
         self._running = self.line.advance()
@@ -129,7 +145,6 @@ class LineEnv(ParallelEnv):
     def _observe(self) -> None:
         line, obs, mask, acting = self.line, self._obs, self._mask, self._acting
         P = self.n_products
-        t_frac = line.now / self.episode_minutes
         obs.fill(0.0)
         mask.fill(False)
         mask[:, 0] = True
@@ -155,7 +170,6 @@ class LineEnv(ParallelEnv):
                 row[tail] = 1.0 if self.scenario.source.kind == "saturated" else 0.0
             if i + 1 < self.n_agents:
                 row[tail + 1] = line.stations[i + 1].buffer.count / self._cap[i + 1]
-            row[tail + 2] = t_frac
             acting[i] = bool(st.pending)
             if acting[i]:
                 for k in range(P):
