@@ -171,7 +171,7 @@ class MAPPO:
 
     @torch.inference_mode()
     def collect(self) -> dict[str, np.ndarray]:
-        cfg, T, E, N = self.cfg, self.cfg.rollout_len, self.cfg.n_envs, self.n_agents
+        T, E, N = self.cfg.rollout_len, self.cfg.n_envs, self.n_agents
         if not self._started:
             self._reset_all()
         buf = {
