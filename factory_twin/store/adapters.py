@@ -4,6 +4,7 @@ Layout (names sanitised by :func:`safe_name`; originals kept in the JSON)::
 
     <root>/<scenario>/<station>/v<N>/adapter.safetensors + adapter.json
     <root>/<scenario>/_base/v<N>/base.safetensors       + base.json
+    <root>/<scenario>/_policies/<method>/v<N>/policy.safetensors + policy.json
 
 Why it is built this way:
 
@@ -64,6 +65,8 @@ ADAPTER_JSON_KEYS = (
     "run_id",
 )
 BASE_JSON_KEYS = ("scenario", "base_hash", "scenario_hash", "sha256", "config", "created")
+POLICIES_DIR_NAME = "_policies"  # whole policies of the baselines (PS, PS+ID, NPS)
+POLICY_JSON_KEYS = ("scenario", "method", "scenario_hash", "sha256", "config", "created")
 
 _TMP_PREFIX = ".tmp-"
 _STALE_TMP_S = 24 * 3600
@@ -250,6 +253,13 @@ class AdapterStore:
         found = self.base_versions(scenario)
         return found[-1] if found else None
 
+    def policy_dir(self, scenario: str, method: str) -> Path:
+        """Directory holding the ``v<N>`` versions of a baseline method's whole policy."""
+        return self.root / safe_name(scenario) / POLICIES_DIR_NAME / safe_name(method)
+
+    def policy_versions(self, scenario: str, method: str) -> list[int]:
+        return self._versions_in(self.policy_dir(scenario, method))
+
     # -- saving
 
     def save_adapter(
@@ -309,6 +319,32 @@ class AdapterStore:
             "created": _utc_iso(),
         }
         return self._save(parent, "base", tensors, record)
+
+    def save_policy(
+        self,
+        scenario: str,
+        method: str,
+        tensors: Mapping[str, torch.Tensor],
+        meta: Mapping[str, Any],
+    ) -> SavedVersion:
+        """Write a new version of a baseline's whole policy (actor + critic weights).
+
+        ``meta`` needs scenario_hash and config (a dict); extra keys are kept.
+        """
+        parent = self.policy_dir(scenario, method)
+        missing = [k for k in ("scenario_hash", "config") if k not in meta]
+        if missing:
+            raise StoreError(
+                f"{parent}: policy meta lacks {missing}; expected scenario_hash and config"
+            )
+        record = {
+            **meta,
+            "scenario": scenario,
+            "method": method,
+            "config": dict(meta["config"]),
+            "created": _utc_iso(),
+        }
+        return self._save(parent, "policy", tensors, record)
 
     def _save(
         self, parent: Path, stem: str, tensors: Mapping[str, torch.Tensor], record: dict[str, Any]
@@ -408,6 +444,7 @@ class AdapterStore:
     ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Read metadata + weights, check sha256, parse safetensors, check base hash."""
         json_path, weights_path = vdir / f"{stem}.json", vdir / f"{stem}.safetensors"
+        required = (*required, "base_hash") if expected_base_hash is not None else required
         meta = _read_meta(json_path, required)
         data = _read_bytes(weights_path, f"{stem} weights (safetensors) listed in {json_path.name}")
         digest = hashlib.sha256(data).hexdigest()
@@ -460,5 +497,16 @@ class AdapterStore:
         tensors, meta = self._load_verified(vdir, "base", BASE_JSON_KEYS, expected_base_hash)
         json_path = vdir / "base.json"
         _check_field(meta, "scenario", meta["scenario"] == scenario, repr(scenario), json_path)
+        _check_field(meta, "config", isinstance(meta["config"], dict), "an object", json_path)
+        return tensors, meta
+
+    def load_policy(
+        self, scenario: str, method: str, version: int | None = None
+    ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Load and verify one baseline policy version (latest if ``version`` is None)."""
+        vdir = self._version_dir(self.policy_dir(scenario, method), version, f"{method} policy")
+        tensors, meta = self._load_verified(vdir, "policy", POLICY_JSON_KEYS, None)
+        json_path = vdir / "policy.json"
+        _check_field(meta, "method", meta["method"] == method, repr(method), json_path)
         _check_field(meta, "config", isinstance(meta["config"], dict), "an object", json_path)
         return tensors, meta

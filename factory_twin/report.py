@@ -1,0 +1,127 @@
+"""KPI tables, charts and log entries for sets of replications."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from rich.table import Table
+
+from factory_twin.scenario import Scenario
+from factory_twin.sim.kpi import KPIs
+from factory_twin.stats import Estimate, mean_ci
+from factory_twin.store.db import Database
+
+# (KPI attribute, column title, scale for display, format)
+COLUMNS = (
+    ("throughput", "throughput [parts/h]", 60.0, "{:.1f}"),
+    ("wip", "WIP [parts]", 1.0, "{:.1f}"),
+    ("lead_time_mean", "lead time [min]", 1.0, "{:.1f}"),
+    ("lead_time_p95", "lead time p95 [min]", 1.0, "{:.0f}"),
+    ("utilisation", "utilisation [%]", 100.0, "{:.0f}"),
+    ("oee", "OEE [%]", 100.0, "{:.0f}"),
+    ("scrap_rate", "scrap [%]", 100.0, "{:.1f}"),
+    ("bound_pct", "% of bound", 1.0, "{:.0f}"),
+)
+
+
+def estimate(kpis: list[KPIs], attr: str, scale: float = 1.0) -> Estimate:
+    e = mean_ci(getattr(k, attr) * scale for k in kpis)
+    return e
+
+
+def fmt(e: Estimate, pattern: str) -> str:
+    if math.isnan(e.half_width):
+        return pattern.format(e.mean)
+    return f"{pattern.format(e.mean)} ± {pattern.format(e.half_width)}"
+
+
+def kpi_table(title: str, results: dict[str, list[KPIs]], extra: dict | None = None) -> Table:
+    """One row per policy, mean ± 95% CI half-width over its replications."""
+    table = Table(title=title, caption="mean ± 95% confidence half-width over seeds")
+    table.add_column("policy")
+    for _, head, _, _ in COLUMNS:
+        table.add_column(head, justify="right")
+    extra = extra or {}
+    for col in {c for row in extra.values() for c in row}:
+        table.add_column(col, justify="right")
+    extra_cols = sorted({c for row in extra.values() for c in row})
+    for label, kpis in results.items():
+        cells = [fmt(estimate(kpis, a, s), f) for a, _, s, f in COLUMNS]
+        cells += [str(extra.get(label, {}).get(c, "")) for c in extra_cols]
+        table.add_row(label, *cells)
+    return table
+
+
+def log_evaluation(
+    db: Database,
+    sc: Scenario,
+    text: str,
+    method: str,
+    seeds: list[int],
+    kpis: list[KPIs],
+    kind: str = "evaluate",
+    config: dict | None = None,
+) -> int:
+    """Store one run with an episode per seed; returns the run id."""
+    sid = db.ensure_scenario(sc.name, sc.content_hash(), text)
+    run_id = db.start_run(sid, kind, method, seeds[0], {"seeds": seeds, **(config or {})})
+    rows = []
+    for i, (seed, k) in enumerate(zip(seeds, kpis, strict=True)):
+        rows.append((i, seed, k.sim_minutes, episode_kpis(k)))
+    db.add_episodes(run_id, rows)
+    db.finish_run(run_id, "done")
+    return run_id
+
+
+def episode_kpis(k: KPIs, episode_return: float | None = None) -> dict:
+    """The log's KPI columns; undefined values (no part finished) are stored as 0."""
+
+    def clean(x):
+        return 0.0 if isinstance(x, float) and not math.isfinite(x) else x
+
+    return {
+        "throughput": k.throughput,
+        "wip": k.wip,
+        "lead_time_mean": clean(k.lead_time_mean),
+        "lead_time_p95": clean(k.lead_time_p95),
+        "oee": k.oee,
+        "scrap_rate": k.scrap_rate,
+        "utilisation": k.utilisation,
+        "bound_pct": k.bound_pct,
+        "good_parts": k.good_parts,
+        "scrapped_parts": k.scrapped_parts,
+        "episode_return": episode_return,
+    }
+
+
+def chart(path: Path, title: str, results: dict[str, list[KPIs]]) -> Path:
+    """Bar chart of throughput, WIP, lead time and OEE with 95% CI error bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [COLUMNS[0], COLUMNS[1], COLUMNS[2], COLUMNS[5]]
+    labels = list(results)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.2))
+    colors = plt.cm.tab10.colors
+    for ax, (attr, head, scale, _) in zip(axes, panels, strict=True):
+        ests = [estimate(results[lab], attr, scale) for lab in labels]
+        err = [0 if math.isnan(e.half_width) else e.half_width for e in ests]
+        ax.bar(
+            range(len(labels)),
+            [e.mean for e in ests],
+            yerr=err,
+            capsize=4,
+            color=[colors[i % 10] for i in range(len(labels))],
+        )
+        ax.set_title(head)
+        ax.set_xticks(range(len(labels)), labels, rotation=35, ha="right", fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,205 @@
+"""Training runs end to end: train a method, store what it learned, load it back.
+
+What is stored where (see store/adapters.py for the layout):
+- LoRASA: the shared base (actor base + critic) under `_base/`, one adapter per station under
+  `<station>/`; loading rebuilds the policy from the latest base and each station's latest
+  adapter, refusing adapters trained on another base.
+- PS, PS+ID, NPS: the whole policy under `_policies/<method>/`.
+Every training run is a row in the log's `runs` table; every adapter version a row in
+`adapter_versions`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+
+from factory_twin.errors import StoreError
+from factory_twin.policy.networks import Actor, ActorConfig, Critic, base_hash
+from factory_twin.scenario import Scenario
+from factory_twin.store.adapters import AdapterStore
+from factory_twin.store.db import Database
+from factory_twin.train.mappo import MAPPO, Progress, TrainConfig
+
+METHODS = ("ps", "ps-id", "nps", "lorasa")
+LABELS = {
+    "ps": "shared (PS)",
+    "ps-id": "shared + station id",
+    "nps": "separate networks (NPS)",
+    "lorasa": "LoRASA (shared + adapters)",
+}
+POLICY_ALIASES = {"shared": "ps", "adapted": "lorasa"}
+
+
+@dataclass
+class Trained:
+    method: str
+    actor: Actor
+    critic: Critic
+    run_id: int | None
+    config: dict
+
+
+def register_scenario(db: Database, scenario: Scenario, text: str) -> int:
+    return db.ensure_scenario(scenario.name, scenario.content_hash(), text)
+
+
+def train_method(
+    scenario: Scenario,
+    text: str,
+    cfg: TrainConfig,
+    db: Database,
+    store: AdapterStore,
+    on_progress: Callable[[Progress], None] | None = None,
+    trainer: MAPPO | None = None,
+) -> Trained:
+    """Train one method under the config's budget, store the result, log the run."""
+    run_id = db.start_run(
+        register_scenario(db, scenario, text), "train", cfg.method, cfg.seed, cfg.to_dict()
+    )
+    try:
+        tr = trainer or MAPPO(scenario, cfg)
+        tr.train(on_progress)
+        trained = Trained(cfg.method, tr.actor, tr.critic, run_id, _full_config(tr))
+        save_trained(store, db, scenario, trained)
+    except BaseException:
+        db.finish_run(run_id, "failed")
+        raise
+    db.finish_run(run_id, "done")
+    return trained
+
+
+def _full_config(tr: MAPPO) -> dict:
+    return {
+        **tr.cfg.to_dict(),
+        "actor": _actor_dict(tr.actor.config),
+        "stations": [s.name for s in tr.scenario.stations],
+    }
+
+
+def _actor_dict(c: ActorConfig) -> dict:
+    d = asdict(c)
+    d["hidden"] = list(c.hidden)
+    return d
+
+
+def _prefixed(prefix: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {f"{prefix}.{k}": v.detach().clone().contiguous() for k, v in state.items()}
+
+
+def _unprefixed(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    n = len(prefix) + 1
+    return {k[n:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+
+
+def save_trained(
+    store: AdapterStore,
+    db: Database,
+    scenario: Scenario,
+    t: Trained,
+    kpis: dict | None = None,
+    stations: list[int] | None = None,
+) -> None:
+    """Store a trained policy; for LoRASA the base once and one adapter per station
+    (`stations` limits which adapters get a new version, as `adapt` needs)."""
+    sh = scenario.content_hash()
+    if t.method != "lorasa":
+        tensors = {
+            **_prefixed("actor", t.actor.state_dict()),
+            **_prefixed("critic", t.critic.state_dict()),
+        }
+        store.save_policy(
+            scenario.name,
+            t.method,
+            tensors,
+            {"scenario_hash": sh, "config": t.config, "run_id": t.run_id},
+        )
+        return
+    bh = base_hash(t.actor)
+    if stations is None:
+        tensors = {
+            **_prefixed("actor", t.actor.base_state_dict()),
+            **_prefixed("critic", t.critic.state_dict()),
+        }
+        store.save_base(
+            scenario.name,
+            tensors,
+            {"base_hash": bh, "scenario_hash": sh, "config": t.config, "run_id": t.run_id},
+        )
+    cfg = t.actor.config
+    alpha = float(cfg.alpha if cfg.alpha is not None else cfg.rank)
+    for i, st in enumerate(scenario.stations):
+        if stations is not None and i not in stations:
+            continue
+        meta = {
+            "rank": cfg.rank,
+            "alpha": alpha,
+            "base_hash": bh,
+            "scenario_hash": sh,
+            "run_id": t.run_id,
+            "kpis": kpis or {},
+            "adapter_layers": cfg.adapter_layers,
+        }
+        saved = store.save_adapter(scenario.name, st.name, t.actor.export_adapter(i), meta)
+        db.add_adapter_version(
+            scenario.name,
+            st.name,
+            saved.version,
+            str(saved.dir / "adapter.safetensors"),
+            saved.sha256,
+            bh,
+            cfg.rank,
+            alpha,
+            run_id=t.run_id,
+        )
+
+
+def _check_fits(config: dict, scenario: Scenario, where: str) -> None:
+    names = [s.name for s in scenario.stations]
+    if config.get("stations") != names:
+        raise StoreError(
+            f"{where}: trained for stations {config.get('stations')}; the scenario has {names} "
+            "(retrain with `factory-twin train`)"
+        )
+
+
+def load_trained(store: AdapterStore, scenario: Scenario, method: str) -> Trained:
+    """Load the latest stored policy of a method ('shared'/'adapted' are accepted aliases)."""
+    method = POLICY_ALIASES.get(method, method)
+    if method == "lorasa":
+        return _load_lorasa(store, scenario)
+    tensors, meta = store.load_policy(scenario.name, method)
+    config = meta["config"]
+    _check_fits(config, scenario, str(store.policy_dir(scenario.name, method)))
+    actor, critic = _build(config)
+    actor.load_state_dict(_unprefixed("actor", tensors))
+    critic.load_state_dict(_unprefixed("critic", tensors))
+    return Trained(method, actor, critic, meta.get("run_id"), config)
+
+
+def _build(config: dict) -> tuple[Actor, Critic]:
+    a = dict(config["actor"])
+    a["hidden"] = tuple(a["hidden"])
+    actor = Actor(ActorConfig(**a))
+    n, d = a["n_agents"], a["obs_dim"]
+    return actor, Critic(d * n, n, tuple(config["hidden"]))
+
+
+def _load_lorasa(store: AdapterStore, scenario: Scenario) -> Trained:
+    tensors, meta = store.load_base(scenario.name)
+    config = meta["config"]
+    _check_fits(config, scenario, str(store.base_dir(scenario.name)))
+    actor, critic = _build(config)
+    actor.load_base_state_dict(_unprefixed("actor", tensors))
+    critic.load_state_dict(_unprefixed("critic", tensors))
+    bh = base_hash(actor)
+    if bh != meta["base_hash"]:
+        raise StoreError(f"{store.base_dir(scenario.name)}: base weights do not match base_hash")
+    for i, st in enumerate(scenario.stations):
+        ad, _ = store.load_adapter(
+            scenario.name, st.name, expected_base_hash=bh, expected_rank=actor.config.rank
+        )
+        actor.load_adapter(i, ad)
+    return Trained("lorasa", actor, critic, meta.get("run_id"), config)
