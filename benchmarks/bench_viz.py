@@ -1,0 +1,210 @@
+"""Benchmark the visualizer: frames per second drawing a 10-station line, and how the drawing
+cost compares with advancing the simulation behind it.
+
+Why: the viewer must stay fluid (target: >= 30 fps) on a long line, and drawing should not be
+what limits how fast a planner can watch a run. Only drawing is timed as "draw" (`draw_frame` +
+`display.flip`, on the SDL dummy driver when there is no display); advancing the drivers and
+updating the panes is timed separately as "advance". ``--write`` puts the section into
+``benchmarks/RESULTS.md`` between this script's own markers, leaving other sections alone.
+
+    python benchmarks/bench_viz.py            # print results
+    python benchmarks/bench_viz.py --write    # ... and update benchmarks/RESULTS.md
+    python benchmarks/bench_viz.py --quick    # tiny smoke run (seconds)
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+
+import pygame  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
+
+from factory_twin.scenario import Scenario, parse_scenario  # noqa: E402
+from factory_twin.viz.app import App  # noqa: E402
+from factory_twin.viz.drivers import HeuristicDriver  # noqa: E402
+from factory_twin.viz.layout import preferred_size  # noqa: E402
+
+START, END = "<!-- bench_viz:start -->", "<!-- bench_viz:end -->"
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+TARGET_FPS = 30.0
+STATIONS = 10
+
+
+def ten_station_scenario() -> Scenario:
+    """A synthetic 10-station, 3-product line with setups, failures, PM and parallel machines,
+    so every kind of box content (several lamps, mixed buffers) is on screen."""
+    stations = []
+    for i in range(STATIONS):
+        st: dict = {
+            "name": f"station-{i + 1:02d}",
+            "machines": 1 + (i % 3 == 1),
+            "buffer": 6 + i % 4,
+            "process": {"dist": "lognormal", "mean": 0.9 + 0.1 * (i % 4), "cv": 0.3},
+        }
+        if i % 3 == 0:
+            st["setup"] = {"from_to": {"a->b": 3.0, "b->c": 3.0, "c->a": 4.0}}
+        if i % 4 == 2:
+            st["failure"] = {
+                "ttf": {"dist": "weibull", "shape": 2.0, "scale": 200},
+                "ttr": {"dist": "exponential", "mean": 8},
+            }
+            st["pm"] = {"duration": 5}
+        stations.append(st)
+    doc = {
+        "name": "bench-10",
+        "horizon": {"warmup": 60, "length": 1_000_000},
+        "products": [
+            {"name": "a", "mix": 0.5},
+            {"name": "b", "mix": 0.3},
+            {"name": "c", "mix": 0.2},
+        ],
+        "source": {"kind": "saturated"},
+        "stations": stations,
+    }
+    return parse_scenario(doc, "bench_viz")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="few frames (smoke test)")
+    p.add_argument("--write", action="store_true", help=f"update the section in {RESULTS.name}")
+    p.add_argument("--frames", type=int, default=None, help="timed frames per case")
+    return p.parse_args(argv)
+
+
+def run_case(panes: int, speed: float, fps: int, frames: int, warm: int) -> dict:
+    """Time `frames` viewer frames: advance (simulation + pane update) and draw (+ flip)."""
+    scenario = ten_station_scenario()
+    policies = ("fifo", "min-setup")
+    drivers = [HeuristicDriver(scenario, 0, policies[i % 2]) for i in range(panes)]
+    size = preferred_size([d.snapshot() for d in drivers])
+    screen = pygame.display.set_mode(size)
+    app = App(drivers, minutes_per_second=speed, fps=fps, surface=screen)
+    app.selected = 3  # the detail panel is part of a typical frame
+    app.advance(120.0)  # past the warm-up: counters, sparkline and dots are live
+    draw, advance = [], []
+    for i in range(warm + frames):
+        t0 = time.perf_counter()
+        app.advance(app.step_minutes)
+        t1 = time.perf_counter()
+        app.draw()
+        pygame.display.flip()
+        t2 = time.perf_counter()
+        if i >= warm:
+            advance.append(t1 - t0)
+            draw.append(t2 - t1)
+    mean_draw, mean_adv = statistics.fmean(draw), statistics.fmean(advance)
+    return {
+        "panes": panes,
+        "speed": speed,
+        "size": size,
+        "frames": frames,
+        "draw_ms": mean_draw * 1e3,
+        "draw_p95_ms": sorted(draw)[int(0.95 * (len(draw) - 1))] * 1e3,
+        "advance_ms": mean_adv * 1e3,
+        "fps": 1.0 / mean_draw,
+        "ratio": mean_draw / mean_adv if mean_adv > 0 else float("inf"),
+    }
+
+
+def machine_lines(driver: str) -> list[str]:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return [
+        f"- Machine: {platform.platform()}, {cpu}, {os.cpu_count()} logical CPUs",
+        f"- pygame-ce {pygame.version.ver} (SDL {'.'.join(map(str, pygame.get_sdl_version()))}),"
+        f" video driver `{driver}`, Python {platform.python_version()}",
+        f"- Date: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- Command: `{shlex.join(['python', *sys.argv])}`",
+    ]
+
+
+def render_section(args: argparse.Namespace, cases: list[dict], driver: str) -> str:
+    out = [
+        START,
+        "## bench_viz: viewer frame rate on a 10-station line",
+        "",
+        *machine_lines(driver),
+        "",
+        f"{STATIONS}-station, 3-product synthetic line under heuristic drivers, one station "
+        "selected (detail panel drawn). *draw* = `draw_frame` + `display.flip`; *advance* = "
+        "driver steps + pane updates for the same frame; fps = 1 / mean draw time.",
+        "",
+        "| panes | window | speed (sim min/s at 30 fps) | frames | draw ms (mean / p95) "
+        "| fps | advance ms | draw / advance |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c in cases:
+        w, h = c["size"]
+        out.append(
+            f"| {c['panes']} | {w}x{h} | {c['speed']:g} | {c['frames']} | "
+            f"{c['draw_ms']:.2f} / {c['draw_p95_ms']:.2f} | {c['fps']:.0f} | "
+            f"{c['advance_ms']:.2f} | {c['ratio']:.2f} |"
+        )
+    worst = min(c["fps"] for c in cases)
+    verdict = "met" if worst >= TARGET_FPS else "MISSED"
+    if args.quick:
+        verdict = "not judged (--quick smoke run)"
+    out += ["", f"Target: >= {TARGET_FPS:.0f} fps in every case: **{verdict}** "
+            f"(slowest {worst:.0f} fps).", END]  # fmt: skip
+    return "\n".join(out) + "\n"
+
+
+def write_section(section: str, path: Path = RESULTS) -> None:
+    """Replace this script's marked section (or append it), then swap the file in atomically."""
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    if START in text and END in text and text.index(START) < text.index(END):
+        head, rest = text.split(START, 1)
+        tail = rest.split(END, 1)[1].lstrip("\n")
+        text = head + section + ("\n" + tail if tail else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".RESULTS.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    frames = args.frames or (10 if args.quick else 600)
+    warm = 3 if args.quick else 30
+    pygame.display.init()
+    pygame.font.init()
+    try:
+        specs = [(1, 30.0), (2, 30.0)] if args.quick else [(1, 30.0), (2, 30.0), (1, 960.0)]
+        cases = [run_case(p, s, 30, frames, warm) for p, s in specs]
+        driver = pygame.display.get_driver()
+    finally:
+        pygame.display.quit()
+    section = render_section(args, cases, driver)
+    print(section, end="")
+    for c in cases:  # stable one-line summaries for logs and the smoke test
+        print(f"fps panes={c['panes']} speed={c['speed']:g} = {c['fps']:.1f}")
+    if args.write:
+        write_section(section)
+        print(f"wrote section to {RESULTS}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
