@@ -226,6 +226,278 @@ def runs(db: DbOption = None, limit: Annotated[int, typer.Option(min=1)] = 30) -
     console.print(table)
 
 
+# --- learning ------------------------------------------------------------------------------
+
+DEFAULT_STEPS = 150_000
+StepsOption = Annotated[
+    int, typer.Option("--steps", min=1_000, help="training budget in environment steps")
+]
+
+
+def _train_progress(progress: Progress, label: str, total: int):
+    task = progress.add_task(f"training {label}", total=total, info="")
+
+    def update(p) -> None:
+        ret = "" if p.mean_return != p.mean_return else f"return {p.mean_return:7.1f}"
+        progress.update(task, completed=min(p.steps, total), info=f"{p.phase:8s} {ret}")
+
+    return update
+
+
+@app.command()
+@friendly
+def train(
+    file: ScenarioArg,
+    method: Annotated[str, typer.Option(help="ps | ps-id | nps | lorasa")] = "lorasa",
+    steps: StepsOption = DEFAULT_STEPS,
+    seed: int = 0,
+    rank: Annotated[int, typer.Option(min=1, max=256, help="LoRA rank")] = 8,
+    alpha: Annotated[float | None, typer.Option(help="LoRA alpha (default: rank)")] = None,
+    layers: Annotated[str, typer.Option(help="adapter layers: all | deeper")] = "all",
+    switch: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="LoRASA: share of budget trained as PS")
+    ] = 0.5,
+    db: DbOption = None,
+    store: StoreOption = Path("adapters_store"),
+) -> None:
+    """Train one method with MAPPO and store the policy (LoRASA: base + one adapter/station)."""
+    from factory_twin.train.mappo import TrainConfig
+    from factory_twin.train.pipeline import LABELS, METHODS, train_method
+
+    if method not in METHODS:
+        raise typer.BadParameter(f"--method must be one of {METHODS}, got {method!r}")
+    if layers not in ("all", "deeper"):
+        raise typer.BadParameter(f"--layers must be 'all' or 'deeper', got {layers!r}")
+    sc, text = _load(file)
+    cfg = TrainConfig(
+        method=method,
+        total_steps=steps,
+        seed=seed,
+        rank=rank,
+        alpha=alpha,
+        adapter_layers=layers,
+        switch_fraction=switch,
+    )
+    database = _open_db(db)
+    with _progress() as progress:
+        t = train_method(
+            sc, text, cfg, database, _store(store), _train_progress(progress, LABELS[method], steps)
+        )
+    counts = t.actor.parameter_counts()
+    console.print(
+        f"[green]trained[/] {LABELS[method]} on '{sc.name}' (run {t.run_id}); "
+        f"actor parameters {counts['total']:,}; stored under {store}",
+        highlight=False,
+    )
+
+
+@app.command()
+@friendly
+def compare(
+    file: ScenarioArg,
+    steps: StepsOption = DEFAULT_STEPS,
+    seeds: Annotated[int, typer.Option(min=2, max=1000, help="held-out evaluation seeds")] = 5,
+    seed: Annotated[int, typer.Option(help="training seed")] = 0,
+    methods: Annotated[str, typer.Option(help="comma-separated methods")] = "ps,ps-id,nps,lorasa",
+    reuse: Annotated[
+        bool, typer.Option(help="load stored policies instead of training when they exist")
+    ] = False,
+    out: Annotated[Path | None, typer.Option(help="PNG chart path")] = None,
+    db: DbOption = None,
+    store: StoreOption = Path("adapters_store"),
+) -> None:
+    """Train (or load) every method, evaluate each and the best heuristic on held-out seeds,
+    print a KPI table with 95% CIs and write a PNG chart."""
+    from factory_twin.report import chart, kpi_table, log_evaluation
+    from factory_twin.train.evaluate import eval_seeds, evaluate_actor, evaluate_heuristic
+    from factory_twin.train.mappo import TrainConfig
+    from factory_twin.train.pipeline import LABELS, METHODS, load_trained, train_method
+
+    chosen = [m.strip() for m in methods.split(",") if m.strip()]
+    for m in chosen:
+        if m not in METHODS:
+            raise typer.BadParameter(f"--methods: {m!r} is not one of {METHODS}")
+    sc, text = _load(file)
+    database, adapter_store = _open_db(db), _store(store)
+    seed_list = eval_seeds(seeds)
+    results, extra = {}, {}
+    with _progress() as progress:
+        task = progress.add_task("heuristics", total=len(HEURISTIC_NAMES), info="")
+        best_name, best = None, None
+        for name in HEURISTIC_NAMES:
+            kpis = evaluate_heuristic(sc, name, seed_list)
+            if best is None or _mean_th(kpis) > _mean_th(best):
+                best_name, best = name, kpis
+            progress.advance(task)
+        log_evaluation(database, sc, text, best_name, seed_list, best)
+        results[f"best heuristic ({best_name})"] = best
+        for m in chosen:
+            trained = None
+            if reuse:
+                trained = _try_load(load_trained, adapter_store, sc, m)
+            if trained is None:
+                cfg = TrainConfig(method=m, total_steps=steps, seed=seed)
+                trained = train_method(
+                    sc,
+                    text,
+                    cfg,
+                    database,
+                    adapter_store,
+                    _train_progress(progress, LABELS[m], steps),
+                )
+            kpis = evaluate_actor(sc, trained.actor, seed_list)
+            log_evaluation(
+                database, sc, text, m, seed_list, kpis, config={"from_run": trained.run_id}
+            )
+            results[LABELS[m]] = kpis
+            counts = trained.actor.parameter_counts()
+            extra[LABELS[m]] = {
+                "actor params": f"{counts['total']:,}",
+                "adapter/station": f"{counts['adapter_per_agent']:,}" if m == "lorasa" else "",
+            }
+    title = f"{sc.name}: {seeds} held-out seeds, {sc.horizon.length:g} min each, {steps:,} steps"
+    console.print(kpi_table(title, results, extra))
+    png = chart(out or Path("reports") / f"{sc.name}-compare.png", title, results)
+    console.print(f"chart written to {png}")
+
+
+def _mean_th(kpis) -> float:
+    return sum(k.throughput for k in kpis) / len(kpis)
+
+
+def _try_load(load, store, sc, method):
+    try:
+        return load(store, sc, method)
+    except FactoryTwinError:
+        return None
+
+
+@app.command()
+@friendly
+def adapt(
+    file: ScenarioArg,
+    station: Annotated[str, typer.Option(help="the station you changed in the YAML")],
+    steps: StepsOption = 60_000,
+    seed: int = 0,
+    seeds: Annotated[int, typer.Option(min=2, help="evaluation seeds")] = 5,
+    db: DbOption = None,
+    store: StoreOption = Path("adapters_store"),
+) -> None:
+    """Re-train only one station's adapter after editing it (what-if analysis); every other
+    adapter and the shared base stay as stored. Saves a new adapter version."""
+    from factory_twin.report import kpi_table
+    from factory_twin.train.adapt import adapt_station
+    from factory_twin.train.evaluate import eval_seeds, evaluate_actor
+
+    sc, text = _load(file)
+    database, adapter_store = _open_db(db), _store(store)
+    with _progress() as progress:
+        before, after = adapt_station(
+            sc,
+            text,
+            station,
+            steps,
+            seed,
+            database,
+            adapter_store,
+            _train_progress(progress, f"adapter of {station}", steps),
+        )
+    seed_list = eval_seeds(seeds)
+    results = {
+        "stored adapters": evaluate_actor(sc, before.actor, seed_list),
+        f"re-trained {station}": evaluate_actor(sc, after.actor, seed_list),
+    }
+    version = adapter_store.latest_version(sc.name, station)
+    console.print(kpi_table(f"{sc.name} after editing {station}", results))
+    console.print(f"new adapter version v{version} for {station}", highlight=False)
+
+
+# --- watching ------------------------------------------------------------------------------
+
+
+def _driver(sc: Scenario, policy: str, seed: int, store_root: Path):
+    """A snapshot source for the viewer: heuristic or stored learned policy."""
+    from factory_twin.viz.drivers import HeuristicDriver
+
+    if policy in HEURISTIC_NAMES:
+        return HeuristicDriver(sc, seed, policy)
+    if policy == "heuristic":
+        return HeuristicDriver(sc, seed, "pm-threshold")
+    from factory_twin.train.pipeline import LABELS, POLICY_ALIASES, load_trained
+    from factory_twin.viz.learned import LearnedDriver
+
+    trained = load_trained(_store(store_root), sc, policy)
+    method = POLICY_ALIASES.get(policy, policy)
+    return LearnedDriver(sc, trained.actor, seed, f"{sc.name} · {LABELS[method]} · seed {seed}")
+
+
+def _viz():
+    try:
+        from factory_twin.viz import app as viz_app
+    except ImportError as exc:
+        raise FactoryTwinError(
+            f"the viewer needs pygame-ce and pillow ({exc}); install with: pip install -e '.[viz]'"
+        ) from None
+    return viz_app
+
+
+@app.command()
+@friendly
+def watch(
+    file: ScenarioArg,
+    policy: Annotated[
+        str, typer.Option(help="heuristic | shared | adapted | fifo | min-setup | ...")
+    ] = "heuristic",
+    side_by_side: Annotated[
+        bool, typer.Option("--side-by-side", help="shared vs adapted on the same seed")
+    ] = False,
+    seed: int = 0,
+    speed: Annotated[float, typer.Option(help="simulated minutes per second")] = 30.0,
+    frames: Annotated[Path | None, typer.Option(help="write PNG frames here (headless)")] = None,
+    gif: Annotated[Path | None, typer.Option(help="write an animated GIF (headless)")] = None,
+    minutes: Annotated[float, typer.Option(help="simulated minutes to export")] = 600.0,
+    every: Annotated[float, typer.Option(help="simulated minutes between frames")] = 10.0,
+    store: StoreOption = Path("adapters_store"),
+) -> None:
+    """Watch the line in a window (space pause, right arrow step, +/- speed, click a station,
+    Esc quit), or export frames / a GIF without a display."""
+    sc, _ = _load(file)
+    policies = ["shared", "adapted"] if side_by_side else [policy]
+    drivers = [_driver(sc, p, seed, store) for p in policies]
+    viz_app = _viz()
+    if frames is not None:
+        paths = viz_app.export_frames(drivers, minutes, every, frames)
+        console.print(f"wrote {len(paths)} frames to {frames}")
+    if gif is not None:
+        console.print(f"wrote {viz_app.export_gif(drivers, minutes, every, gif)}")
+    if frames is None and gif is None:
+        viz_app.run_window(drivers, minutes_per_second=speed)
+
+
+@app.command()
+@friendly
+def replay(
+    run_id: Annotated[int, typer.Argument(help="a run stored with `run --record`")],
+    speed: Annotated[float, typer.Option(help="simulated minutes per second")] = 30.0,
+    gif: Annotated[Path | None, typer.Option(help="write an animated GIF instead")] = None,
+    db: DbOption = None,
+) -> None:
+    """Replay a recorded run from the log's event table."""
+    from factory_twin.viz.drivers import replay_run
+
+    database = _open_db(db)
+    try:
+        driver = replay_run(database, run_id, label=f"replay of run {run_id}")
+    except ValueError as exc:
+        raise FactoryTwinError(f"{exc} (record one with `run --record`)") from None
+    viz_app = _viz()
+    if gif is not None:
+        span = driver.snaps[-1].time - driver.snaps[0].time
+        console.print(f"wrote {viz_app.export_gif([driver], span, max(span / 60, 1.0), gif)}")
+    else:
+        viz_app.run_window([driver], minutes_per_second=speed)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

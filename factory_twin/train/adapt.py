@@ -1,0 +1,85 @@
+"""What-if re-training: after a planner edits one station, re-train only that station's adapter.
+
+The shared base, the critic's starting point and every other station's adapter come from the
+store; gradients reaching other stations' adapter slices are zeroed, so (with Adam and no
+weight decay) their weights stay bit-identical. Only the edited station gets a new version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from factory_twin.errors import FactoryTwinError
+from factory_twin.scenario import Scenario
+from factory_twin.store.adapters import AdapterStore
+from factory_twin.store.db import Database
+from factory_twin.train.mappo import MAPPO, Progress, TrainConfig
+from factory_twin.train.pipeline import Trained, load_trained, register_scenario, save_trained
+
+
+def station_index(scenario: Scenario, station: str) -> int:
+    names = [s.name for s in scenario.stations]
+    if station not in names:
+        raise FactoryTwinError(
+            f"--station {station!r}: not a station of '{scenario.name}' (expected one of {names})"
+        )
+    return names.index(station)
+
+
+def only_station(trainer: MAPPO, index: int) -> None:
+    """Let gradients through to one station's adapter slice only."""
+    for p in trainer.actor.adapter_parameters():
+        keep = torch.zeros((p.shape[0],) + (1,) * (p.dim() - 1))
+        keep[index] = 1.0
+        p.register_hook(_masker(keep))
+
+
+def _masker(keep: torch.Tensor):
+    return lambda grad: grad * keep
+
+
+def config_from_stored(stored: dict, steps: int, seed: int) -> TrainConfig:
+    """The stored run's training settings (network shape, rank, ...) with a new budget."""
+    fields = TrainConfig.__dataclass_fields__
+    kept = {k: v for k, v in stored.items() if k in fields}
+    kept["hidden"] = tuple(kept.get("hidden", (256, 256)))
+    return TrainConfig(**{**kept, "method": "lorasa", "total_steps": steps, "seed": seed})
+
+
+def adapt_station(
+    scenario: Scenario,
+    text: str,
+    station: str,
+    steps: int,
+    seed: int,
+    db: Database,
+    store: AdapterStore,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> tuple[Trained, Trained]:
+    """Returns (before, after): the stored policy and the one with the re-trained adapter."""
+    index = station_index(scenario, station)
+    before = load_trained(store, scenario, "lorasa")
+    cfg = config_from_stored(before.config, steps, seed)
+    trainer = MAPPO(scenario, cfg)
+    trainer.actor.load_state_dict(before.actor.state_dict())
+    trainer.critic.load_state_dict(before.critic.state_dict())
+    trainer.switch_to_adapters()
+    only_station(trainer, index)
+    run_id = db.start_run(
+        register_scenario(db, scenario, text),
+        "train",
+        "lorasa-adapt",
+        cfg.seed,
+        {**cfg.to_dict(), "station": station},
+    )
+    try:
+        trainer.train(on_progress)
+        after = Trained("lorasa", trainer.actor, trainer.critic, run_id, before.config)
+        save_trained(store, db, scenario, after, stations=[index])
+    except BaseException:
+        db.finish_run(run_id, "failed")
+        raise
+    db.finish_run(run_id, "done")
+    return before, after
