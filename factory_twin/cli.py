@@ -498,6 +498,58 @@ def replay(
         viz_app.run_window([driver], minutes_per_second=speed)
 
 
+# --- parallel evaluation -------------------------------------------------------------------
+
+
+@app.command()
+@friendly
+def sweep(
+    file: ScenarioArg,
+    policy: Annotated[
+        str, typer.Option(help=f"one of {', '.join(HEURISTIC_NAMES + LEARNED_NAMES)}")
+    ] = "min-setup",
+    seeds: Annotated[int, typer.Option(min=1, max=100_000, help="replications")] = 16,
+    seed: Annotated[int, typer.Option(help="first seed")] = 0,
+    workers: Annotated[
+        int, typer.Option(min=1, max=256, help="worker processes (1 = in this process)")
+    ] = 2,
+    db: DbOption = None,
+    store: StoreOption = Path("adapters_store"),
+) -> None:
+    """Evaluate many seeds of one policy in parallel processes; log one run, print KPIs.
+
+    Results are the same for any number of workers (each seed's KPIs depend on the seed)."""
+    from factory_twin.report import kpi_table
+    from factory_twin.sweep import check_policy, log_sweep, run_sweep
+
+    if policy not in HEURISTIC_NAMES + LEARNED_NAMES:
+        raise typer.BadParameter(
+            f"unknown policy {policy!r}; expected one of {HEURISTIC_NAMES + LEARNED_NAMES}"
+        )
+    sc, text = _load(file)
+    check_policy(sc, policy, store)  # a missing stored policy fails here, before any work
+    seed_list = list(range(seed, seed + seeds))
+    database = _open_db(db)
+    with _progress() as progress:
+        task = progress.add_task(
+            f"{policy}: {seeds} seeds", total=seeds, info=f"{workers} worker(s)"
+        )
+        result = run_sweep(
+            sc,
+            policy,
+            seed_list,
+            workers=workers,
+            store=store,
+            on_result=lambda n: progress.advance(task, n),
+        )
+    run_id = log_sweep(database, sc, text, result)
+    title = (
+        f"{sc.name}: {seeds} seeds, {sc.horizon.length:g} min each, {workers} worker(s), "
+        f"{result.seconds:.1f} s"
+    )
+    console.print(kpi_table(title, {f"{policy} (run {run_id})": result.kpis}))
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

@@ -1,0 +1,294 @@
+"""Benchmark the environment's overhead over the raw simulator, on the same line and seed.
+
+Why: training pays for every simulated part through `LineEnv`, so the environment should add
+little on top of the simulator (target: time per good part through `step_arrays` <= 3x the raw
+simulator's). The same scenario and seed are driven three ways, interleaved per round:
+
+* raw: `Line(scenario, seed, min_setup).run()`, the heuristic called inside the simulator;
+* env arrays: `LineEnv.reset_arrays(seed)` / `step_arrays(actions)`, each acting station's
+  action chosen by the same `min_setup(station, machine)` on `env.line.stations[i]` and the
+  machine of its pending request;
+* env dict: the PettingZoo `reset(seed=...)` / `step({agent: action})` API, same choices.
+
+All three must make the same number of good parts (asserted): the environment parks a request
+and answers it at the same simulated time, and stale requests are re-checked, so min-setup sees
+the same buffers either way. A cProfile pass over one `step_arrays` run shows where the extra
+time goes.
+
+    python benchmarks/bench_env.py            # print results
+    python benchmarks/bench_env.py --write    # ... and update benchmarks/RESULTS.md
+    python benchmarks/bench_env.py --quick    # tiny smoke run (seconds)
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_sim import (  # noqa: E402
+    RESULTS,
+    ROOT,
+    interleaved,
+    machine_lines,
+    markers,
+    med,
+    ratio_summary,
+    shipped_scenarios,
+    write_section,
+)
+
+from factory_twin.env import LineEnv  # noqa: E402
+from factory_twin.policy.heuristics import min_setup  # noqa: E402
+from factory_twin.scenario import Scenario  # noqa: E402
+from factory_twin.sim.line import Line  # noqa: E402
+
+NAME = "bench_env"
+TARGET = 3.0
+
+
+def horizon(sc: Scenario, quick: bool) -> tuple[float, float]:
+    """(warm-up, measured length) of a run."""
+    if quick:
+        return 60.0, 300.0
+    return sc.horizon.warmup, sc.horizon.length
+
+
+def run_raw(sc: Scenario, seed: int, warmup: float, length: float) -> dict:
+    t0 = time.perf_counter()
+    line = Line(sc, seed, min_setup, warmup=warmup, length=length)
+    line.run()
+    return {"seconds": time.perf_counter() - t0, "parts": line.totals.good, "decisions": 0}
+
+
+def min_setup_actions(env: LineEnv, acting: np.ndarray, acts: np.ndarray) -> int:
+    """Fill `acts` for the acting stations with min-setup's choice; returns how many acted."""
+    stations = env.line.stations
+    idx = np.flatnonzero(acting)
+    for i in idx:
+        st = stations[i]
+        acts[i] = min_setup(st, st.pending[0].machine)
+    return len(idx)
+
+
+def run_env_arrays(sc: Scenario, seed: int, warmup: float, length: float) -> dict:
+    t0 = time.perf_counter()
+    env = LineEnv(sc, length, warmup=warmup)
+    _, _, acting = env.reset_arrays(seed)
+    acts = np.zeros(env.n_agents, np.int64)
+    decisions, steps, done = 0, 0, False
+    while not done:
+        decisions += min_setup_actions(env, acting, acts)
+        _, _, acting, _, done = env.step_arrays(acts)
+        steps += 1
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "parts": env.line.totals.good, "decisions": decisions,
+            "steps": steps}  # fmt: skip
+
+
+def run_env_dict(sc: Scenario, seed: int, warmup: float, length: float) -> dict:
+    t0 = time.perf_counter()
+    env = LineEnv(sc, length, warmup=warmup)
+    _, infos = env.reset(seed=seed)
+    names = env.possible_agents
+    decisions = 0
+    while env.agents:
+        stations = env.line.stations
+        actions = {}
+        for i, name in enumerate(names):
+            if infos[name]["acting"]:
+                st = stations[i]
+                actions[name] = min_setup(st, st.pending[0].machine)
+                decisions += 1
+            else:
+                actions[name] = 0
+        _, _, _, _, infos = env.step(actions)
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "parts": env.line.totals.good, "decisions": decisions}
+
+
+def breakdown(sc: Scenario, seed: int, warmup: float, length: float) -> dict[str, float]:
+    """Microseconds per env step spent in each part of `step_arrays` (plus the driver's
+    min-setup calls), from one run with timing wrappers on the instance's methods. Private
+    env methods are wrapped only when present (the env may be refactored)."""
+    pc = time.perf_counter
+    spent: dict[str, float] = {}
+
+    def timed(label: str, fn):
+        spent.setdefault(label, 0.0)
+
+        def wrapper(*a, **k):
+            t0 = pc()
+            try:
+                return fn(*a, **k)
+            finally:
+                spent[label] += pc() - t0
+
+        return wrapper
+
+    env = LineEnv(sc, length, warmup=warmup)
+    _, _, acting = env.reset_arrays(seed)
+    line = env.line
+    line.advance = timed("simulation to the next decision (`Line.advance`)", line.advance)
+    line.answer = timed("answering requests (`Line.answer`)", line.answer)
+    for attr, label in (("_observe", "observation + mask (`LineEnv._observe`)"),
+                        ("_reward", "reward (`LineEnv._reward`)")):  # fmt: skip
+        if hasattr(env, attr):
+            setattr(env, attr, timed(label, getattr(env, attr)))
+    acts = np.zeros(env.n_agents, np.int64)
+    choose = timed("min-setup choices (benchmark driver)", min_setup_actions)
+    step = timed("total per step", env.step_arrays)
+    steps, done = 0, False
+    while not done:
+        choose(env, acting, acts)
+        _, _, acting, _, done = step(acts)
+        steps += 1
+    total = spent.pop("total per step")
+    inner = sum(v for k, v in spent.items() if "driver" not in k)
+    spent["rest of `step_arrays` (action checks, bookkeeping)"] = total - inner
+    spent["total per step (incl. driver)"] = total + spent["min-setup choices (benchmark driver)"]
+    return {k: v / steps * 1e6 for k, v in spent.items()}
+
+
+def profile_env(sc: Scenario, seed: int, warmup: float, length: float, top: int) -> list:
+    """Top functions by own time in one `step_arrays` run: (where, calls, own ms, share)."""
+    prof = cProfile.Profile()
+    prof.enable()
+    run_env_arrays(sc, seed, warmup, length)
+    prof.disable()
+    stats = pstats.Stats(prof)
+    total = stats.total_tt
+    rows = []
+    for (file, line, func), (_, calls, tottime, _, _) in stats.stats.items():
+        path = Path(file)
+        try:
+            where = str(path.relative_to(ROOT))
+        except ValueError:
+            where = f"{path.parent.name}/{path.name}" if file.startswith("/") else file
+        rows.append((f"{where}:{line}({func})", calls, tottime * 1e3, tottime / total))
+    rows.sort(key=lambda r: -r[2])
+    return rows[:top]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="tiny horizons and few rounds (smoke)")
+    p.add_argument("--write", action="store_true", help=f"update the section in {RESULTS.name}")
+    p.add_argument("--rounds", type=int, default=None, help="interleaved rounds (median)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    rounds = args.rounds or (2 if args.quick else 7)
+    scenarios = shipped_scenarios()
+    if args.quick:
+        scenarios = dict(list(scenarios.items())[:1])
+    runners = {"raw": run_raw, "arrays": run_env_arrays, "dict": run_env_dict}
+    cases = {}
+    for name, sc in scenarios.items():
+        w, length = horizon(sc, args.quick)
+        for kind, fn in runners.items():
+            cases[(name, kind)] = lambda r, fn=fn, sc=sc, w=w, n=length: fn(sc, r, w, n)
+    for fn in cases.values():  # warm-up
+        fn(0)
+    samples = interleaved(cases, rounds)
+
+    rows = []
+    for name, sc in scenarios.items():
+        raw, arr, dct = (samples[(name, k)] for k in runners)
+        for r, (a, b, c) in enumerate(zip(raw, arr, dct, strict=True)):
+            assert a["parts"] == b["parts"] == c["parts"], (
+                f"{name} seed {r}: raw {a['parts']}, step_arrays {b['parts']}, "
+                f"PettingZoo {c['parts']} good parts: the environment changed the trajectory"
+            )
+        rows.append({
+            "name": name, "stations": len(sc.stations), "parts": med(raw, "parts"),
+            "decisions": med(arr, "decisions"), "steps": med(arr, "steps"),
+            "raw_ms": med(raw, "seconds") * 1e3, "arr_ms": med(arr, "seconds") * 1e3,
+            "dict_ms": med(dct, "seconds") * 1e3,
+            "us_step": statistics.median(s["seconds"] / s["steps"] for s in arr) * 1e6,
+            "arr": [b["seconds"] / a["seconds"] for a, b in zip(raw, arr, strict=True)],
+            "dict": [c["seconds"] / a["seconds"] for a, c in zip(raw, dct, strict=True)],
+        })  # fmt: skip
+    all_arr = [x for r in rows for x in r["arr"]]
+    all_dict = [x for r in rows for x in r["dict"]]
+    worst = max(statistics.median(r["arr"]) for r in rows)
+    verdict = "met" if worst <= TARGET else "MISSED"
+    if args.quick:
+        verdict = "not judged (--quick)"
+    prof_name = next(iter(scenarios))
+    w, length = horizon(scenarios[prof_name], args.quick)
+    profile = profile_env(scenarios[prof_name], 0, w, length, 6 if args.quick else 10)
+    parts = breakdown(scenarios[prof_name], 0, w, length)
+    raw_step = med(samples[(prof_name, "raw")], "seconds") / med(samples[(prof_name, "arrays")],
+                                                                  "steps") * 1e6  # fmt: skip
+
+    start, end = markers(NAME)
+    out = [
+        start,
+        "## bench_env: environment overhead over the raw simulator",
+        "",
+        *machine_lines(),
+        "",
+        f"Same scenario and seed (one per round, {rounds} interleaved rounds, medians); "
+        f"{'60 + 300 min (--quick)' if args.quick else 'each scenario horizon (warm-up + length)'}"
+        ". Good parts are identical in all three (asserted). Ratios are time per good part "
+        "relative to the raw simulator in the same round: median (min-max).",
+        "",
+        "| scenario | stations | good parts | decisions | env steps | raw ms | step_arrays ms "
+        "| PettingZoo ms | µs / env step | step_arrays / raw | PettingZoo / raw |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        out.append(
+            f"| {r['name']} | {r['stations']} | {r['parts']:,.0f} | {r['decisions']:,.0f} "
+            f"| {r['steps']:,.0f} | {r['raw_ms']:.0f} | {r['arr_ms']:.0f} | {r['dict_ms']:.0f} "
+            f"| {r['us_step']:.1f} | {ratio_summary(r['arr'])} | {ratio_summary(r['dict'])} |"
+        )
+    out += [
+        "",
+        f"Target: step_arrays <= {TARGET:g}x raw per good part in every scenario: **{verdict}** "
+        f"(worst scenario median {worst:.2f}x).",
+        "",
+        f"Where an env step's time goes ({prof_name}, seed 0, one run with timing wrappers, "
+        "which add about 0.2 µs per wrapped call). For scale: the raw simulator spends "
+        f"{raw_step:.1f} µs of wall time per env step's worth of simulation.",
+        "",
+        "| part | µs / env step | share |",
+        "|---|---:|---:|",
+    ]
+    total_step = parts.pop("total per step (incl. driver)")
+    for label, us in parts.items():
+        out.append(f"| {label} | {us:.1f} | {us / total_step:.0%} |")
+    out += [
+        f"| **total** | **{total_step:.1f}** | 100% |",
+        "",
+        "Top functions by own time (cProfile, same run; profiling inflates call-heavy code, "
+        "so read the ranking, not the absolute times):",
+        "",
+        "| function | calls | own ms | share |",
+        "|---|---:|---:|---:|",
+    ]
+    for where, calls, ms, share in profile:
+        out.append(f"| `{where}` | {calls:,} | {ms:.0f} | {share:.0%} |")
+    out.append(end)
+    section = "\n".join(out) + "\n"
+    print(section, end="")
+    print(f"ratio env/raw time-per-part = {statistics.median(all_arr):.2f}x")
+    print(f"ratio pettingzoo/raw time-per-part = {statistics.median(all_dict):.2f}x")
+    if args.write:
+        write_section(section, NAME)
+        print(f"wrote section to {RESULTS}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,259 @@
+"""Benchmark rollout collection: decisions per second with a learned policy, batched vs naive.
+
+Why: MAPPO's rollouts step 8 environments and choose the actions of every station of every
+environment in one actor forward (`factory_twin.policy.acting.act` on [envs, stations, obs]).
+The alternative a first implementation would write is one environment and one actor forward
+per acting station per step. The batched collector should make at least 5x more decisions per
+second (target). Both sides use the same untrained actor (speed does not depend on the
+weights), one torch thread and inference mode; a decision is one acting station at one step.
+
+* batched: `MAPPO(scenario, TrainConfig(method, n_envs=8, rollout_len=T)).collect()`, timed per
+  call, decisions = `buf["acting"].sum()`;
+* naive: one `LineEnv`, `actor(obs[i:i+1], [i], mask[i:i+1])` + softmax + multinomial for each
+  acting station `i`, then `step_arrays`, for the same number of env steps (8 x T).
+
+Rounds alternate batched and naive (ABAB...) and ratios are medians of per-round ratios. A
+separate pass with timing wrappers around the environments' `step_arrays`/`reset_arrays`
+splits each side into environment time and policy time (forward, sampling, glue).
+
+    python benchmarks/bench_rollout.py            # print results
+    python benchmarks/bench_rollout.py --write    # ... and update benchmarks/RESULTS.md
+    python benchmarks/bench_rollout.py --quick    # tiny smoke run (seconds)
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_sim import (  # noqa: E402
+    RESULTS,
+    interleaved,
+    longest,
+    machine_lines,
+    markers,
+    ratio_summary,
+    shipped_scenarios,
+    write_section,
+)
+
+from factory_twin.env import LineEnv  # noqa: E402
+from factory_twin.scenario import Scenario  # noqa: E402
+from factory_twin.train.mappo import MAPPO, TrainConfig  # noqa: E402
+
+NAME = "bench_rollout"
+TARGET = 5.0
+METHODS = {"ps": "shared (PS)", "lorasa": "LoRASA (shared + adapters)"}
+
+
+class EnvClock:
+    """Timing wrappers on env instances: how much of a loop's wall time is environment."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def wrap(self, env: LineEnv) -> None:
+        for attr in ("step_arrays", "reset_arrays"):
+            fn = getattr(env, attr)
+
+            def wrapper(*a, _fn=fn, **k):
+                t0 = time.perf_counter()
+                try:
+                    return _fn(*a, **k)
+                finally:
+                    self.seconds += time.perf_counter() - t0
+
+            setattr(env, attr, wrapper)
+
+
+class Batched:
+    def __init__(self, sc: Scenario, method: str, rollout_len: int, hidden: tuple) -> None:
+        cfg = TrainConfig(method=method, n_envs=8, rollout_len=rollout_len, hidden=hidden,
+                          threads=1, seed=0)  # fmt: skip
+        self.trainer = MAPPO(sc, cfg)
+        self.steps_per_call = cfg.n_envs * cfg.rollout_len
+
+    def __call__(self, _round: int = 0) -> dict:
+        t0 = time.perf_counter()
+        buf = self.trainer.collect()
+        seconds = time.perf_counter() - t0
+        return {"seconds": seconds, "decisions": int(buf["acting"].sum()),
+                "steps": self.steps_per_call}  # fmt: skip
+
+
+class Naive:
+    """One env, one actor forward per acting station per step, no batching."""
+
+    def __init__(self, sc: Scenario, actor, steps: int, episode_minutes: float) -> None:
+        self.actor, self.steps = actor, steps
+        self.env = LineEnv(sc, episode_minutes, seed=1)
+        self.gen = torch.Generator().manual_seed(0)
+        self.obs, self.mask, self.acting = self.env.reset_arrays()
+        self.acts = np.zeros(self.env.n_agents, np.int64)
+
+    @torch.inference_mode()
+    def __call__(self, _round: int = 0) -> dict:
+        env, actor, acts, gen = self.env, self.actor, self.acts, self.gen
+        obs, mask, acting = self.obs, self.mask, self.acting
+        decisions = 0
+        t0 = time.perf_counter()
+        for _ in range(self.steps):
+            for i in np.flatnonzero(acting):
+                logits = actor(
+                    torch.from_numpy(obs[i : i + 1]),
+                    torch.tensor([i]),
+                    torch.from_numpy(mask[i : i + 1]),
+                )
+                probs = torch.softmax(logits, dim=-1)
+                acts[i] = int(torch.multinomial(probs, 1, generator=gen))
+                decisions += 1
+            obs, mask, acting, _, done = env.step_arrays(acts)
+            if done:
+                obs, mask, acting = env.reset_arrays()
+        seconds = time.perf_counter() - t0
+        self.obs, self.mask, self.acting = obs, mask, acting
+        return {"seconds": seconds, "decisions": decisions, "steps": self.steps}
+
+
+def split(run, envs: list[LineEnv], calls: int) -> dict:
+    """Environment vs policy microseconds per decision over `calls` calls of `run`."""
+    clock = EnvClock()
+    for env in envs:
+        clock.wrap(env)
+    total, decisions = 0.0, 0
+    for _ in range(calls):
+        s = run()
+        total += s["seconds"]
+        decisions += s["decisions"]
+    return {"env": clock.seconds / decisions * 1e6,
+            "policy": (total - clock.seconds) / decisions * 1e6}  # fmt: skip
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="tiny sizes and few rounds (smoke)")
+    p.add_argument("--write", action="store_true", help=f"update the section in {RESULTS.name}")
+    p.add_argument("--rounds", type=int, default=None, help="interleaved rounds (median)")
+    p.add_argument("--scenario", default=None, help="scenario name (default: the longest)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(1)
+    rounds = args.rounds or (2 if args.quick else 9)
+    rollout_len = 8 if args.quick else 128
+    hidden = (32, 32) if args.quick else TrainConfig.hidden
+    scenarios = shipped_scenarios()
+    name = args.scenario or longest(scenarios)
+    sc = scenarios[name]
+    methods = ["lorasa"] if args.quick else list(METHODS)
+
+    runners: dict[str, tuple[Batched, Naive]] = {}
+    cases = {}
+    for m in methods:
+        b = Batched(sc, m, rollout_len, hidden)
+        n = Naive(sc, b.trainer.actor, b.steps_per_call, b.trainer.cfg.episode_minutes)
+        runners[m] = (b, n)
+        cases[(m, "batched")] = b
+        cases[(m, "naive")] = n
+    for fn in cases.values():  # warm-up: allocator, kernels, first episode resets
+        fn()
+    samples = interleaved(cases, rounds)
+
+    def rate(s: dict) -> float:
+        return s["decisions"] / s["seconds"]
+
+    rows = []
+    for m in methods:
+        b_s, n_s = samples[(m, "batched")], samples[(m, "naive")]
+        ratios = [rate(b) / rate(n) for b, n in zip(b_s, n_s, strict=True)]
+        b, n = runners[m]
+        calls = 1 if args.quick else 3
+        b_split = split(b, b.trainer.envs, calls)
+        n_split = split(n, [n.env], calls)
+        rows.append({
+            "method": m, "ratios": ratios,
+            "b_rate": statistics.median(rate(x) for x in b_s),
+            "n_rate": statistics.median(rate(x) for x in n_s),
+            "b_dec_step": sum(x["decisions"] for x in b_s) / sum(x["steps"] for x in b_s),
+            "n_dec_step": sum(x["decisions"] for x in n_s) / sum(x["steps"] for x in n_s),
+            "b": b_split, "n": n_split,
+        })  # fmt: skip
+    key = rows[-1]
+    worst = min(statistics.median(r["ratios"]) for r in rows)
+    verdict = "met" if worst >= TARGET else "MISSED"
+    if args.quick:
+        verdict = "not judged (--quick)"
+
+    start, end = markers(NAME)
+    out = [
+        start,
+        "## bench_rollout: rollout decisions per second, batched MAPPO vs naive loop",
+        "",
+        *machine_lines(),
+        "",
+        f"Scenario **{name}** ({len(sc.stations)} stations), untrained actor with hidden "
+        f"{tuple(hidden)}, episodes of {runners[methods[0]][0].trainer.cfg.episode_minutes:g} "
+        f"min. Batched = one `MAPPO.collect()` (8 envs x {rollout_len} steps, one actor "
+        f"forward per step for all {len(sc.stations)} x 8 stations); naive = one env, one "
+        "actor forward per acting station, same number of env steps. "
+        f"{rounds} interleaved rounds; ratio = median (min-max) of per-round ratios.",
+        "",
+        "| actor | batched decisions/s | naive decisions/s | batched / naive "
+        "| decisions per env step |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        out.append(
+            f"| {METHODS[r['method']]} | {r['b_rate']:,.0f} | {r['n_rate']:,.0f} "
+            f"| {ratio_summary(r['ratios'])} | {r['b_dec_step']:.2f} |"
+        )
+    out += [
+        "",
+        f"Target: batched >= {TARGET:g}x naive: **{verdict}** (lowest median {worst:.2f}x).",
+        "",
+        "Where the time goes, µs per decision (separate pass, timing wrappers around the "
+        "environments' `step_arrays`/`reset_arrays`; policy = everything else: tensors, "
+        "forward, sampling, buffers):",
+        "",
+        "| actor | batched: env | batched: policy | naive: env | naive: policy "
+        "| policy-side speed-up | ceiling if policy were free |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        b, n = r["b"], r["n"]
+        ceiling = (n["env"] + n["policy"]) / b["env"]
+        out.append(
+            f"| {METHODS[r['method']]} | {b['env']:.1f} | {b['policy']:.1f} | {n['env']:.1f} "
+            f"| {n['policy']:.1f} | {n['policy'] / b['policy']:.1f}x | {ceiling:.1f}x |"
+        )
+    out += [
+        "",
+        "*Ceiling* = naive µs per decision / batched env µs per decision: the ratio batching "
+        "could reach if the batched policy cost nothing. Batching removes per-decision "
+        "forward overhead; it cannot remove simulation time, so the end-to-end ratio is bounded "
+        "by how expensive the environment is relative to one small forward.",
+        end,
+    ]
+    section = "\n".join(out) + "\n"
+    print(section, end="")
+    for r in rows:
+        print(f"ratio {r['method']} batched/naive decisions-per-s = "
+              f"{statistics.median(r['ratios']):.2f}x")  # fmt: skip
+    print(f"ratio batched/naive decisions-per-s = {statistics.median(key['ratios']):.2f}x")
+    if args.write:
+        write_section(section, NAME)
+        print(f"wrote section to {RESULTS}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,241 @@
+"""Benchmark how cost grows with line length: synthetic serial lines of 4 to 32 stations.
+
+Why: planners model long lines, and training steps every station, so the cost of a simulated
+part should grow linearly with the number of stations a part passes (constant cost per
+station visit). This script builds serial lines of 4, 8, 16 and 32 stations programmatically
+from a fixed cycle of station kinds like the shipped ones (fast single machines, a two-machine
+station with changeovers and wear-out breakdowns + PM, a deterministic station, a station with
+random breakdowns), measures in the same run
+
+* the raw simulator (min-setup): good parts per second;
+* the environment (`step_arrays`, min-setup choices as in bench_env): decisions per second;
+
+and fits time per good part against the number of stations by least squares (slope = cost of
+one more station per part) together with the log-log exponent (1 = linear, 2 = quadratic).
+Only the steady state is timed: each run is first advanced, untimed, past its warm-up.
+
+    python benchmarks/bench_scaling.py            # print results
+    python benchmarks/bench_scaling.py --write    # ... and update benchmarks/RESULTS.md
+    python benchmarks/bench_scaling.py --quick    # tiny smoke run (seconds)
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_env import breakdown, min_setup_actions  # noqa: E402
+from bench_sim import (  # noqa: E402
+    RESULTS,
+    interleaved,
+    machine_lines,
+    markers,
+    med,
+    write_section,
+)
+
+from factory_twin.env import LineEnv  # noqa: E402
+from factory_twin.policy.heuristics import min_setup  # noqa: E402
+from factory_twin.scenario import Scenario, parse_scenario  # noqa: E402
+from factory_twin.sim.line import Line  # noqa: E402
+
+NAME = "bench_scaling"
+SIZES = (4, 8, 16, 32)
+WARMUP = 480.0
+
+
+def station(i: int) -> dict:
+    """Station i of a synthetic line: a fixed cycle of four kinds (no scrap, so every part
+    that enters eventually leaves good and parts/s measure the whole line)."""
+    kind = i % 4
+    st: dict = {"name": f"s{i + 1:02d}", "buffer": 6 + 2 * (kind == 1)}
+    if kind == 0:  # fast single machine that can be pushed
+        st["process"] = {"dist": "lognormal", "mean": 0.8, "cv": 0.2}
+        st["speed_modes"] = {"fast": {"time_factor": 0.7, "scrap_prob": 0.2}}
+    elif kind == 1:  # two machines, changeovers, wear-out breakdowns, PM (the bottleneck)
+        st["machines"] = 2
+        st["process"] = {
+            "a": {"dist": "lognormal", "mean": 1.6, "cv": 0.3},
+            "b": {"dist": "lognormal", "mean": 1.5, "cv": 0.3},
+        }
+        st["setup"] = {"from_to": {"a->b": 3.0, "b->a": 4.0}}
+        st["failure"] = {"ttf": {"dist": "weibull", "shape": 2.0, "scale": 400},
+                         "ttr": {"dist": "exponential", "mean": 10}}  # fmt: skip
+        st["pm"] = {"duration": 5}
+    elif kind == 2:  # deterministic
+        st["process"] = {"dist": "deterministic", "value": 0.7}
+    else:  # random breakdowns
+        st["process"] = {"dist": "gamma", "mean": 0.75, "cv": 0.3}
+        st["failure"] = {"ttf": {"dist": "exponential", "mean": 600},
+                         "ttr": {"dist": "exponential", "mean": 8}}  # fmt: skip
+    return st
+
+
+def serial_line(n: int, length: float) -> Scenario:
+    doc = {
+        "name": f"serial-{n}",
+        "horizon": {"warmup": WARMUP, "length": length},
+        "products": [{"name": "a", "mix": 0.6}, {"name": "b", "mix": 0.4}],
+        "source": {"kind": "saturated"},
+        "stations": [station(i) for i in range(n)],
+    }
+    return parse_scenario(doc, "bench_scaling")
+
+
+def run_sim(sc: Scenario, seed: int) -> dict:
+    line = Line(sc, seed, min_setup)
+    line.env.run(until=line.warmup)  # untimed warm-up: fill the line
+    t0 = time.perf_counter()
+    line.run()
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "parts": line.totals.good}
+
+
+def run_env(sc: Scenario, seed: int) -> dict:
+    h = sc.horizon
+    env = LineEnv(sc, h.length, warmup=h.warmup)
+    _, _, acting = env.reset_arrays(seed)
+    acts = np.zeros(env.n_agents, np.int64)
+    done = False
+    while not done and env.line.now < h.warmup:  # untimed warm-up
+        min_setup_actions(env, acting, acts)
+        _, _, acting, _, done = env.step_arrays(acts)
+    decisions = 0
+    t0 = time.perf_counter()
+    while not done:
+        decisions += min_setup_actions(env, acting, acts)
+        _, _, acting, _, done = env.step_arrays(acts)
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "parts": env.line.totals.good, "decisions": decisions}
+
+
+def fit(xs: list[float], ys: list[float]) -> tuple[float, float, float, float]:
+    """(slope, intercept, R^2) of y = a x + b by least squares, and the log-log exponent."""
+    x, y = np.asarray(xs, float), np.asarray(ys, float)
+    a, b = np.polyfit(x, y, 1)
+    pred = a * x + b
+    r2 = 1.0 - float(((y - pred) ** 2).sum() / ((y - y.mean()) ** 2).sum())
+    exponent = float(np.polyfit(np.log(x), np.log(y), 1)[0])
+    return float(a), float(b), r2, exponent
+
+
+def _obs_share(sc: Scenario, length: float) -> float:
+    """Share of an env step spent building observations (one wrapped, untimed run)."""
+    parts = breakdown(sc, 0, WARMUP, min(length, 500.0))
+    obs = next((v for k, v in parts.items() if "_observe" in k), float("nan"))
+    return obs / parts["total per step (incl. driver)"]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="small sizes, short runs (smoke)")
+    p.add_argument("--write", action="store_true", help=f"update the section in {RESULTS.name}")
+    p.add_argument("--rounds", type=int, default=None, help="interleaved rounds (median)")
+    p.add_argument("--length", type=float, default=None, help="timed minutes per run")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    rounds = args.rounds or (1 if args.quick else 3)
+    length = args.length or (100.0 if args.quick else 2000.0)
+    sizes = (2, 4, 8) if args.quick else SIZES
+    lines = {n: serial_line(n, length) for n in sizes}
+    cases = {}
+    for n, sc in lines.items():
+        cases[(n, "sim")] = lambda r, sc=sc: run_sim(sc, r)
+        cases[(n, "env")] = lambda r, sc=sc: run_env(sc, r)
+    for fn in cases.values():  # warm-up
+        fn(0)
+    samples = interleaved(cases, rounds)
+
+    rows = []
+    for n in sizes:
+        sim, env = samples[(n, "sim")], samples[(n, "env")]
+        sim_us = statistics.median(s["seconds"] / s["parts"] for s in sim) * 1e6
+        env_us = statistics.median(s["seconds"] / s["parts"] for s in env) * 1e6
+        rows.append({
+            "n": n, "parts": med(sim, "parts"),
+            "sim_parts_s": statistics.median(s["parts"] / s["seconds"] for s in sim),
+            "sim_us": sim_us,
+            "env_dec_s": statistics.median(s["decisions"] / s["seconds"] for s in env),
+            "env_us": env_us,
+            "env_us_dec": statistics.median(s["seconds"] / s["decisions"] for s in env) * 1e6,
+            "dec_part": med(env, "decisions") / max(med(env, "parts"), 1),
+            "obs_share": _obs_share(lines[n], length),
+            "ratio": statistics.median(e["seconds"] / e["parts"] / (s["seconds"] / s["parts"])
+                                       for s, e in zip(sim, env, strict=True)),
+        })  # fmt: skip
+    ns = [r["n"] for r in rows]
+    sim_fit = fit(ns, [r["sim_us"] for r in rows])
+    env_fit = fit(ns, [r["env_us"] for r in rows])
+    dec_fit = fit(ns, [r["env_us_dec"] for r in rows])
+
+    start, end = markers(NAME)
+    out = [
+        start,
+        "## bench_scaling: cost vs. number of stations (synthetic serial lines)",
+        "",
+        *machine_lines(),
+        "",
+        f"Serial lines of {', '.join(map(str, sizes))} stations cycling four station kinds "
+        "(2 products, saturated source, no scrap), min-setup everywhere. Each run is advanced "
+        f"untimed through a {WARMUP:g}-min warm-up, then {length:g} min are timed; {rounds} "
+        "interleaved rounds (sim and env of every size in turn), medians. Per-station cost = "
+        "time per good part / stations.",
+        "",
+        "| stations | good parts | sim parts/s | sim µs/part | sim µs/part/station "
+        "| env decisions/s | env µs/decision | decisions/part | env µs/part "
+        "| env µs/part/station | env / sim per part | observation share of env step |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        out.append(
+            f"| {r['n']} | {r['parts']:,.0f} | {r['sim_parts_s']:,.0f} | {r['sim_us']:.0f} "
+            f"| {r['sim_us'] / r['n']:.1f} | {r['env_dec_s']:,.0f} | {r['env_us_dec']:.1f} "
+            f"| {r['dec_part']:.1f} | {r['env_us']:.0f} | {r['env_us'] / r['n']:.1f} "
+            f"| {r['ratio']:.2f}x | {r['obs_share']:.0%} |"
+        )
+
+    def describe(f: tuple, unit: str, base: int) -> str:
+        a, b, r2, k = f
+        words = ("constant", "growing", "linear growth") if base == 0 else (
+            "linear", "super-linear", "about quadratic")  # fmt: skip
+        shape = words[0] if k < base + 0.2 else words[1] if k < base + 0.7 else words[2]
+        return (f"slope **{a:.2f} {unit} per added station** (intercept {b:.1f}, R² {r2:.3f}); "
+                f"log-log exponent **{k:.2f}** ({shape})")  # fmt: skip
+
+    out += [
+        "",
+        "Least-squares fits against the number of stations:",
+        "",
+        f"- simulator, µs per good part: {describe(sim_fit, 'µs', 1)}",
+        f"- environment, µs per good part: {describe(env_fit, 'µs', 1)}",
+        f"- environment, µs per decision: {describe(dec_fit, 'µs', 0)}",
+        "",
+        "A constant cost per decision would give exponent 0 for µs/decision and 1 for "
+        "µs/part. Each env step builds every station's observation (O(stations)) and the line "
+        "makes O(stations) decisions per part, so a growing µs/decision shows that per-step "
+        "O(stations) work; the last column (one wrapped, untimed run per size, as in "
+        "bench_env) shows how much of the step is the observation.",
+        end,
+    ]
+    section = "\n".join(out) + "\n"
+    print(section, end="")
+    print(f"slope sim us/part per station = {sim_fit[0]:.2f} (exponent {sim_fit[3]:.2f})")
+    print(f"slope env us/part per station = {env_fit[0]:.2f} (exponent {env_fit[3]:.2f})")
+    print(f"ratio env/sim per-part at {rows[-1]['n']} stations = {rows[-1]['ratio']:.2f}x")
+    if args.write:
+        write_section(section, NAME)
+        print(f"wrote section to {RESULTS}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,116 @@
+"""Smoke tests: the simulation/env/rollout/scaling/sweep benchmarks run at tiny sizes and print
+their ratio lines; `run_all.py` knows every benchmark; sweeps give the same KPIs for any
+number of workers and log one run with an episode per seed."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from factory_twin.scenario import load_scenario, parse_scenario
+from factory_twin.store.db import open_db
+from factory_twin.sweep import SweepError, chunks, log_sweep, run_sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks"
+NUM = r"-?[0-9.]+"
+
+# script -> regexes that must match a line of its stdout (the key ratio lines)
+EXPECTED = {
+    "bench_sim.py": [rf"^ratio \w+/simpy per-part = {NUM}x$"],
+    "bench_env.py": [
+        rf"^ratio env/raw time-per-part = {NUM}x$",
+        rf"^ratio pettingzoo/raw time-per-part = {NUM}x$",
+    ],
+    "bench_rollout.py": [rf"^ratio batched/naive decisions-per-s = {NUM}x$"],
+    "bench_scaling.py": [
+        rf"^slope sim us/part per station = {NUM} \(exponent {NUM}\)$",
+        rf"^slope env us/part per station = {NUM} \(exponent {NUM}\)$",
+    ],
+    "bench_sweep.py": [rf"^ratio speedup workers=2/workers=1 = {NUM}x$"],
+}
+
+
+def _section(name: str) -> str | None:
+    """A benchmark's own part of RESULTS.md (other sections may change concurrently)."""
+    results = BENCH / "RESULTS.md"
+    if not results.exists():
+        return None
+    text = results.read_text()
+    start, end = text.find(f"<!-- {name}:start -->"), text.find(f"<!-- {name}:end -->")
+    return text[start:end] if 0 <= start < end else None
+
+
+@pytest.mark.parametrize("script", sorted(EXPECTED))
+def test_benchmark_quick_runs_and_prints_ratio(script: str) -> None:
+    name = script.removesuffix(".py")
+    before = _section(name)
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / script), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for pattern in EXPECTED[script]:
+        assert re.search(pattern, proc.stdout, re.MULTILINE), (pattern, proc.stdout[-2000:])
+    assert f"<!-- {name}:start -->" in proc.stdout and f"<!-- {name}:end -->" in proc.stdout
+    assert _section(name) == before  # without --write RESULTS.md is left alone
+
+
+def test_run_all_lists_every_benchmark() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "run_all.py"), "--dry-run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    listed = set(re.findall(r"benchmarks/(bench_\w+\.py) --write", proc.stdout))
+    assert listed == {p.name for p in BENCH.glob("bench_*.py")}
+
+
+def _short_scenario():
+    sc = load_scenario(ROOT / "scenarios" / "bottling.yaml")
+    doc = sc.model_dump(mode="json")
+    doc["horizon"] = {"warmup": 30.0, "length": 200.0}
+    return parse_scenario(doc, "test")
+
+
+def test_sweep_same_kpis_for_any_worker_count(tmp_path: Path) -> None:
+    sc = _short_scenario()
+    seeds = [5, 6]
+    one = run_sweep(sc, "min-setup", seeds, workers=1)
+    arrived: list[int] = []
+    two = run_sweep(sc, "min-setup", seeds, workers=2, on_result=arrived.append)
+    assert sum(arrived) == len(seeds)
+    assert [k.summary() for k in one.kpis] == [k.summary() for k in two.kpis]
+    assert repr(one.kpis) == repr(two.kpis)  # per-station KPIs too
+    assert one.kpis[0].summary() != one.kpis[1].summary()  # seeds really differ
+
+    db = open_db(str(tmp_path / "sweep.sqlite"))
+    run_id = log_sweep(db, sc, "yaml text", two)
+    episodes = db.episodes(run_id)
+    assert [e.seed for e in episodes] == seeds
+    assert [e.kpis()["good_parts"] for e in episodes] == [k.good_parts for k in two.kpis]
+    assert db.get_run(run_id).status == "done"
+
+
+def test_sweep_chunks_do_not_depend_on_workers_and_bad_input_is_refused() -> None:
+    assert chunks(list(range(5)), "fifo") == [[0], [1], [2], [3], [4]]
+    assert chunks(list(range(6)), "shared") == [[0, 1, 2, 3], [4, 5]]
+    sc = _short_scenario()
+    with pytest.raises(SweepError):
+        run_sweep(sc, "no-such-policy", [0])
+    with pytest.raises(SweepError):
+        run_sweep(sc, "fifo", [0, 0])
+    with pytest.raises(SweepError):
+        run_sweep(sc, "fifo", [0], workers=0)
