@@ -4,14 +4,19 @@ Agents are stations. The simulator runs until some machine asks its station what
 that step the asking stations act (their action masks show what is possible) and every other
 station gets a mask that only allows action 0, which the env ignores for them. Actions:
 0 wait, 1 + 2k process product k normally, 2 + 2k process product k fast, last: preventive
-maintenance (see `sim.actions`). All stations share one team reward: the value of good parts
-out minus WIP, scrap and PM costs from the scenario's `costs`.
+maintenance (see `sim.actions`); waiting is masked while the input buffer is full. All
+stations share one team reward: the value of good parts out minus WIP, scrap and PM costs
+from the scenario's `costs`.
 
-Observation of a station (all in [0, 1] or close, same layout for every station):
-  buffer share per product, buffer fill, share of its machines in each state, the asking
-  machine's wear age (relative to mean time to failure), the product it is set up for
-  (one-hot + none), upstream buffer fill, downstream buffer fill. No clock: the line runs
-  indefinitely, and a policy that read the clock would not transfer to longer horizons.
+Observation of a station (all in [0, 1] or close, same layout for every station), built
+around the machine that is asking (a station with several machines answers them one by one):
+  per product k: parts of k waiting (share of the buffer capacity), whether the asking machine
+  is set up for k, and the changeover it would need to run k next as setup / (setup + process
+  time), so "stay on the product you are set up for" is visible per action instead of having
+  to be inferred from an index; then buffer fill, the asking machine's wear age (relative to
+  mean time to failure), upstream and downstream buffer fill, and the share of the station's
+  machines in each state. No clock: the line runs indefinitely, and a policy that read the
+  clock would not transfer to longer horizons.
 The global state for the centralized critic is every station's observation concatenated.
 
 `step_arrays` is the array-level step used by training; `step` wraps it in PettingZoo's
@@ -34,7 +39,7 @@ INF_BUFFER_SCALE = 20.0  # how many parts count as "full" for an infinite buffer
 
 
 def obs_dim(n_products: int) -> int:
-    return n_products + 1 + len(STATES) + 1 + (n_products + 1) + 2
+    return 3 * n_products + 4 + len(STATES)
 
 
 class LineEnv(ParallelEnv):
@@ -69,6 +74,7 @@ class LineEnv(ParallelEnv):
         self._has_fast = [st.speed_modes.fast is not None for st in scenario.stations]
         self._has_pm = [st.pm is not None for st in scenario.stations]
         self._age_scale = [_age_scale(st) for st in scenario.stations]
+        self._switch = [_switch_costs(st, scenario.product_names) for st in scenario.stations]
         self._observation_space = spaces.Dict(
             {
                 "observation": spaces.Box(-1.0, 10.0, (self.obs_dim,), np.float32),
@@ -144,39 +150,51 @@ class LineEnv(ParallelEnv):
 
     def _observe(self) -> None:
         line, obs, mask, acting = self.line, self._obs, self._mask, self._acting
-        P = self.n_products
+        P, n = self.n_products, self.n_agents
         obs.fill(0.0)
         mask.fill(False)
         mask[:, 0] = True
-        n_states = len(STATES)
-        for i, st in enumerate(line.stations):
-            row = obs[i]
-            cap = self._cap[i]
+        tail = 3 * P  # buffer fill, age, upstream, downstream, then the machine states
+        stations = line.stations
+        for i, st in enumerate(stations):
+            row, cap = obs[i], self._cap[i]
             counts = st.buffer.counts()
+            asking = st.pending[0].machine if st.pending else st.machines[0]
+            last = asking.last_product
             for k in range(P):
-                row[k] = counts[k] / cap
-            row[P] = st.buffer.count / cap
+                row[3 * k] = counts[k] / cap
+            if last >= 0:
+                row[3 * last + 1] = 1.0
+                switch = self._switch[i][last]
+                for k in range(P):
+                    row[3 * k + 2] = switch[k]
+            row[tail] = st.buffer.count / cap
+            row[tail + 1] = min(asking.age / self._age_scale[i], 3.0)
+            if i > 0:
+                row[tail + 2] = stations[i - 1].buffer.count / self._cap[i - 1]
+            else:
+                row[tail + 2] = 1.0 if self.scenario.source.kind == "saturated" else 0.0
+            if i + 1 < n:
+                row[tail + 3] = stations[i + 1].buffer.count / self._cap[i + 1]
             share = 1.0 / len(st.machines)
             for m in st.machines:
-                row[P + 1 + m.state] += share
-            base = P + 1 + n_states
-            asking = st.pending[0].machine if st.pending else st.machines[0]
-            row[base] = min(asking.age / self._age_scale[i], 3.0)
-            row[base + 1 + (asking.last_product if asking.last_product >= 0 else P)] = 1.0
-            tail = base + 2 + P
-            if i > 0:
-                row[tail] = line.stations[i - 1].buffer.count / self._cap[i - 1]
-            else:
-                row[tail] = 1.0 if self.scenario.source.kind == "saturated" else 0.0
-            if i + 1 < self.n_agents:
-                row[tail + 1] = line.stations[i + 1].buffer.count / self._cap[i + 1]
+                row[tail + 4 + m.state] += share
             acting[i] = bool(st.pending)
             if acting[i]:
+                # waiting is offered only while something can still arrive: with a full input
+                # buffer it can only idle the machine, and a policy that prefers it there
+                # (say, holding out for the product it is set up for) would stall the line
+                mask[i, 0] = st.buffer.has_room()
                 for k in range(P):
                     if counts[k]:
                         mask[i, 1 + 2 * k] = True
                         mask[i, 2 + 2 * k] = self._has_fast[i]
                 mask[i, 1 + 2 * P] = self._has_pm[i]
+
+    @property
+    def now(self) -> float:
+        """Simulated minutes since the episode started (decisions come at irregular times)."""
+        return self.line.now if self.line is not None else 0.0
 
     # --- PettingZoo API --------------------------------------------------------------------
     def reset(self, seed: int | None = None, options: dict | None = None):
@@ -221,3 +239,18 @@ def _age_scale(station) -> float:
         return 100.0
     mean = float(station.failure.ttf.mean)
     return mean if mean > 0 and math.isfinite(mean) else 100.0
+
+
+def _switch_costs(station, products: list[str]) -> list[list[float]]:
+    """[from][to] changeover cost as setup / (setup + mean process time of `to`): 0 without a
+    changeover, towards 1 when the setup dwarfs the part's own processing."""
+    pairs = station.setup.pairs() if station.setup else {}
+    out = []
+    for a in products:
+        row = []
+        for b in products:
+            setup = pairs.get((a, b), 0.0)
+            proc = float(station.process_for(b).mean)
+            row.append(setup / (setup + proc) if setup > 0 else 0.0)
+        out.append(row)
+    return out

@@ -1,12 +1,22 @@
 """MAPPO for production lines: decentralised actors, one centralised critic.
 
 Read top to bottom like CleanRL's ppo.py: config, rollout buffer, collect, advantages, update.
-Stations act asynchronously (a station acts when one of its machines asks), so every env step
-stores all stations' rows with an `acting` flag: the policy loss and entropy use only acting
-rows, the critic learns from every row (the team reward reaches all stations).
 
-The trainer is method-agnostic: `methods.py` decides which actor kind to build and, for LoRASA,
-when to freeze the base and hand training to the adapters (`switch_to_adapters`).
+Stations act asynchronously: a station acts when one of its machines asks, at irregular
+simulated times, and most env steps involve one or two of the stations. So each station is
+treated as its own semi-Markov decision process over the steps where it acts:
+
+* the return of a decision is the team reward earned until that station's next decision,
+  discounted per simulated minute (``gamma ** minutes``), then the critic's value there;
+* the critic ``V(global state, station)`` is trained, and the actor's loss computed, on the
+  acting rows only - rows where a station merely watches carry no decision and would cost most
+  of the compute for nothing;
+* an episode's end is a time limit, not a failure: it bootstraps from the value of the final
+  state instead of treating it as terminal (the observation has no clock to predict an end).
+
+The trainer is method-agnostic: `ACTOR_KIND` maps a method to an actor kind and, for LoRASA,
+`train` freezes the base and hands training to the adapters (`switch_to_adapters`) after
+`switch_fraction` of the budget.
 """
 
 from __future__ import annotations
@@ -33,10 +43,11 @@ class TrainConfig:
     n_envs: int = 8
     rollout_len: int = 128  # steps per env per update
     episode_minutes: float = 480.0  # one shift per training episode
-    gamma: float = 0.99
-    gae_lambda: float = 0.95
+    gamma: float = 0.99  # discount per simulated minute (decisions come at irregular times)
+    gae_lambda: float = 0.95  # per decision of a station
     lr: float = 5e-4
     adapter_lr: float = 2e-3  # adapters start at zero and are tiny: a larger step is safe
+    anneal_lr: bool = True  # linear decay to zero within each phase
     update_epochs: int = 4
     minibatches: int = 4
     clip: float = 0.2
@@ -91,6 +102,8 @@ class MAPPO:
     """Holds the envs, networks and optimiser; `train()` runs the whole budget."""
 
     def __init__(self, scenario: Scenario, cfg: TrainConfig) -> None:
+        if cfg.method not in ACTOR_KIND:
+            raise ValueError(f"method must be one of {sorted(ACTOR_KIND)}, got {cfg.method!r}")
         torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
         self.scenario, self.cfg = scenario, cfg
@@ -115,13 +128,16 @@ class MAPPO:
         self.critic = Critic(env.state_dim, env.n_agents, cfg.hidden)
         self.value_norm = RunningMeanStd()
         self.phase = "base"
+        self.phase_start = 0  # step at which the current phase began (for lr annealing)
         self.optimizer = self._make_optimizer()
         self.rng = np.random.default_rng(cfg.seed)
+        # action sampling has its own stream: other code drawing from torch's global generator
+        # cannot change a training run
+        self.generator = torch.Generator().manual_seed(cfg.seed)
         self.steps = 0
         self.updates = 0
         self.finished_returns: list[float] = []
         self._ep_return = np.zeros(cfg.n_envs)
-        self._agent_idx = torch.arange(self.n_agents)
         self._started = False
 
     # --- optimiser and phases ------------------------------------------------------------
@@ -138,8 +154,8 @@ class MAPPO:
         # plain Adam (no weight decay): adapters of stations absent from a batch stay untouched
         return torch.optim.Adam(
             [
-                {"params": actor_params, "lr": lr},
-                {"params": self.critic.parameters(), "lr": cfg.lr},
+                {"params": actor_params, "lr": lr, "initial_lr": lr},
+                {"params": self.critic.parameters(), "lr": cfg.lr, "initial_lr": cfg.lr},
             ],
             eps=1e-5,
         )
@@ -147,16 +163,24 @@ class MAPPO:
     def switch_to_adapters(self) -> None:
         """LoRASA's second phase: freeze the shared base, train only per-station adapters."""
         self.phase = "adapters"
+        self.phase_start = self.steps
         self.actor.freeze_base()
         self.optimizer = self._make_optimizer()
 
-    # --- acting --------------------------------------------------------------------------
-    def _values(self, state: np.ndarray) -> torch.Tensor:
-        """state [E, S] -> normalised values [E, N]."""
-        E = state.shape[0]
-        s = torch.from_numpy(state).repeat_interleave(self.n_agents, 0)
-        idx = self._agent_idx.repeat(E)
-        return self.critic(s, idx).view(E, self.n_agents)
+    def _phase_end(self) -> int:
+        cfg = self.cfg
+        if cfg.method == "lorasa" and self.phase == "base":
+            return int(cfg.switch_fraction * cfg.total_steps)
+        return cfg.total_steps
+
+    def _anneal(self) -> None:
+        """Linear decay to zero over the current phase (CleanRL): late updates fine-tune."""
+        if not self.cfg.anneal_lr:
+            return
+        span = max(self._phase_end() - self.phase_start, 1)
+        frac = max(1.0 - (self.steps - self.phase_start) / span, 0.0)
+        for g in self.optimizer.param_groups:
+            g["lr"] = g["initial_lr"] * frac
 
     # --- rollout -------------------------------------------------------------------------
     def _reset_all(self) -> None:
@@ -164,13 +188,18 @@ class MAPPO:
         self.obs = np.zeros((E, N, self.obs_dim), np.float32)
         self.mask = np.zeros((E, N, self.n_actions), bool)
         self.acting = np.zeros((E, N), bool)
+        self.clock = np.zeros(E)
         for e, env in enumerate(self.envs):
             o, m, a = env.reset_arrays()
             self.obs[e], self.mask[e], self.acting[e] = o, m, a
+            self.clock[e] = env.now
         self._started = True
 
     @torch.inference_mode()
     def collect(self) -> dict[str, np.ndarray]:
+        """Run every env `rollout_len` steps. Besides the usual arrays it records how many
+        simulated minutes each step took (`minutes`) and, where an episode ended, the final
+        observation (`final_obs`) to bootstrap from."""
         T, E, N = self.cfg.rollout_len, self.cfg.n_envs, self.n_agents
         if not self._started:
             self._reset_all()
@@ -180,93 +209,130 @@ class MAPPO:
             "acting": np.zeros((T, E, N), bool),
             "actions": np.zeros((T, E, N), np.int64),
             "logp": np.zeros((T, E, N), np.float32),
-            "values": np.zeros((T, E, N), np.float32),
             "rewards": np.zeros((T, E), np.float32),
-            "dones": np.zeros((T, E), np.float32),
+            "minutes": np.zeros((T, E), np.float32),
+            "dones": np.zeros((T, E), bool),
+            "final_obs": np.zeros((T, E, N, self.obs_dim), np.float32),
         }
         for t in range(T):
             buf["obs"][t], buf["mask"][t], buf["acting"][t] = self.obs, self.mask, self.acting
-            choice = act(self.actor, self.obs, self.mask)
+            choice = act(self.actor, self.obs, self.mask, generator=self.generator)
             buf["actions"][t], buf["logp"][t] = choice.actions.numpy(), choice.logp.numpy()
-            buf["values"][t] = self._values(self.obs.reshape(E, -1)).numpy()
             act_np = buf["actions"][t]
             for e, env in enumerate(self.envs):
                 o, m, a, r, done = env.step_arrays(act_np[e])
                 buf["rewards"][t, e], buf["dones"][t, e] = r, done
+                buf["minutes"][t, e] = env.now - self.clock[e]
                 self._ep_return[e] += r
                 if done:
+                    buf["final_obs"][t, e] = o
                     self.finished_returns.append(float(self._ep_return[e]))
                     self._ep_return[e] = 0.0
                     o, m, a = env.reset_arrays()
                 self.obs[e], self.mask[e], self.acting[e] = o, m, a
+                self.clock[e] = env.now
         self.steps += T * E
         if not np.isfinite(buf["obs"]).all() or not np.isfinite(buf["rewards"]).all():
             raise TrainingError("non-finite observation or reward from the simulator")
-        buf["last_values"] = self._values(self.obs.reshape(E, -1)).numpy()
+        buf["last_obs"] = self.obs.copy()
         return buf
 
+    # --- advantages ----------------------------------------------------------------------
+    def _critic_values(self, states: np.ndarray, agents: np.ndarray) -> np.ndarray:
+        """De-normalised V(state, station) for rows of global states and station indices."""
+        with torch.inference_mode():
+            v = self.critic(torch.from_numpy(states), torch.from_numpy(agents)).numpy()
+        return v * self.value_norm.std + self.value_norm.mean
+
+    def _all_station_values(self, obs: np.ndarray) -> np.ndarray:
+        """obs [E, N, D] -> V(state_e, station i) for every pair, [E, N] (bootstrap values)."""
+        E, N = obs.shape[:2]
+        states = np.repeat(obs.reshape(E, -1), N, axis=0)
+        agents = np.tile(np.arange(N), E)
+        return self._critic_values(states, agents).reshape(E, N)
+
     def advantages(self, buf: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """GAE(lambda) per station on the team reward; values are de-normalised first."""
+        """GAE(lambda) along each station's own decisions; returns (adv, values) [T, E, N],
+        meaningful at acting rows only.
+
+        Backwards over steps, per (env, station) it carries what follows the station's next
+        decision, referenced to the current step's time: the discounted reward sum until then,
+        the discounted value there and the discounted advantage there. A step where the
+        station acts closes one semi-MDP transition:
+        ``A = R + gamma^dt V(next) - V(now) + lambda gamma^dt A(next)``."""
         cfg = self.cfg
-        mu, sd = self.value_norm.mean, self.value_norm.std
-        values = buf["values"] * sd + mu
-        next_value = buf["last_values"] * sd + mu
-        T = values.shape[0]
-        adv = np.zeros_like(values)
-        last = np.zeros_like(next_value)
+        T, E, N = buf["acting"].shape
+        acting = buf["acting"]
+        values = np.zeros((T, E, N), np.float32)
+        tt, ee, ii = np.nonzero(acting)
+        states = buf["obs"].reshape(T, E, -1)[tt, ee]
+        values[tt, ee, ii] = self._critic_values(states, ii)
+        discount = np.power(cfg.gamma, buf["minutes"]).astype(np.float32)  # [T, E]
+        final_values = np.zeros((T, E, N), np.float32)
+        dt, de = np.nonzero(buf["dones"])
+        if len(dt):
+            final_values[dt, de] = self._all_station_values(buf["final_obs"][dt, de])
+        adv = np.zeros((T, E, N), np.float32)
+        reward_sum = np.zeros((E, N), np.float32)
+        next_value = self._all_station_values(buf["last_obs"])
+        next_adv = np.zeros((E, N), np.float32)
         for t in reversed(range(T)):
-            nonterminal = 1.0 - buf["dones"][t][:, None]
-            nv = next_value if t == T - 1 else values[t + 1]
-            # an episode's end is a time limit, not a failure: bootstrapping from the reset
-            # state's value is the usual approximation and is harmless at gamma < 1
-            delta = buf["rewards"][t][:, None] + cfg.gamma * nv * nonterminal - values[t]
-            last = delta + cfg.gamma * cfg.gae_lambda * nonterminal * last
-            adv[t] = last
-        return adv, adv + values
+            done = buf["dones"][t][:, None]
+            # an episode that ended after this step continues in value only: bootstrap from
+            # its final state, nothing of the next episode leaks back
+            reward_sum = np.where(done, 0.0, reward_sum)
+            next_value = np.where(done, final_values[t], next_value)
+            next_adv = np.where(done, 0.0, next_adv)
+            d = discount[t][:, None]
+            reward_sum = buf["rewards"][t][:, None] + d * reward_sum
+            next_value, next_adv = d * next_value, d * next_adv
+            a = acting[t]
+            here = reward_sum + next_value - values[t] + cfg.gae_lambda * next_adv
+            adv[t] = np.where(a, here, 0.0)
+            reward_sum = np.where(a, 0.0, reward_sum)
+            next_value = np.where(a, values[t], next_value)
+            next_adv = np.where(a, here, next_adv)
+        return adv, values
 
     # --- update --------------------------------------------------------------------------
     def update(self, buf: dict[str, np.ndarray]) -> dict[str, float]:
-        cfg, N = self.cfg, self.n_agents
-        adv, returns = self.advantages(buf)
+        """PPO epochs over the acting rows (one row = one station's decision)."""
+        cfg = self.cfg
+        adv, values = self.advantages(buf)
+        acting = buf["acting"]
+        tt, ee, ii = np.nonzero(acting)
+        returns = (adv + values)[tt, ee, ii]
         self.value_norm.update(returns)
-        T, E = adv.shape[:2]
-        B = T * E
-        # keep the station axis: minibatches are [N, rows] so the actor runs grouped
-        obs = torch.from_numpy(buf["obs"].reshape(B, N, -1)).transpose(0, 1)
-        mask = torch.from_numpy(buf["mask"].reshape(B, N, -1)).transpose(0, 1)
-        acting = torch.from_numpy(buf["acting"].reshape(B, N)).T.float()
-        actions = torch.from_numpy(buf["actions"].reshape(B, N)).T
-        old_logp = torch.from_numpy(buf["logp"].reshape(B, N)).T
-        state = torch.from_numpy(buf["obs"].reshape(B, -1))
-        adv_t = torch.from_numpy(adv.reshape(B, N)).T.float()
-        act_adv = adv_t[acting.bool()]
-        if act_adv.numel() > 1:
-            adv_t = (adv_t - act_adv.mean()) / (act_adv.std() + 1e-8)
+        obs = torch.from_numpy(buf["obs"][tt, ee, ii])
+        mask = torch.from_numpy(buf["mask"][tt, ee, ii])
+        state = torch.from_numpy(buf["obs"].reshape(*acting.shape[:2], -1)[tt, ee])
+        agent = torch.from_numpy(ii)
+        actions = torch.from_numpy(buf["actions"][tt, ee, ii])
+        old_logp = torch.from_numpy(buf["logp"][tt, ee, ii])
+        adv_t = torch.from_numpy(adv[tt, ee, ii])
+        if adv_t.numel() > 1:
+            adv_t = (adv_t - adv_t.mean()) / (adv_t.std() + 1e-8)
         ret_t = torch.from_numpy(
-            (returns.reshape(B, N) - self.value_norm.mean) / self.value_norm.std
+            ((returns - self.value_norm.mean) / self.value_norm.std).astype(np.float32)
         )
-        ret_t = ret_t.T.float()
-        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        self._anneal()
+        actor_params = [p for p in self.actor.parameters() if p.requires_grad]
         stats: dict[str, list[float]] = {"policy": [], "value": [], "entropy": [], "clipfrac": []}
-        mb = max(1, B // cfg.minibatches)
+        M = len(ii)
+        mb = max(1, math.ceil(M / cfg.minibatches))
         for _ in range(cfg.update_epochs):
-            order = torch.from_numpy(self.rng.permutation(B))
-            for start in range(0, B, mb):
+            order = torch.from_numpy(self.rng.permutation(M))
+            for start in range(0, M, mb):
                 i = order[start : start + mb]
-                logits = self.actor.forward_grouped(obs[:, i], mask[:, i])
+                logits = self.actor(obs[i], agent[i], mask[i])
                 dist = torch.distributions.Categorical(logits=logits)
-                logp = dist.log_prob(actions[:, i])
-                ratio = (logp - old_logp[:, i]).exp()
-                a = adv_t[:, i]
-                w = acting[:, i]
-                n_act = w.sum().clamp(min=1.0)
+                logp = dist.log_prob(actions[i])
+                ratio = (logp - old_logp[i]).exp()
+                a = adv_t[i]
                 surrogate = torch.max(-a * ratio, -a * ratio.clamp(1 - cfg.clip, 1 + cfg.clip))
-                policy_loss = (surrogate * w).sum() / n_act
-                entropy = (dist.entropy() * w).sum() / n_act
-                s = state[i].repeat_interleave(N, 0)
-                idx = self._agent_idx.repeat(len(i))
-                v = self.critic(s, idx).view(len(i), N).T
-                value_loss = 0.5 * ((v - ret_t[:, i]) ** 2).mean()
+                policy_loss = surrogate.mean()
+                entropy = dist.entropy().mean()
+                value_loss = 0.5 * ((self.critic(state[i], agent[i]) - ret_t[i]) ** 2).mean()
                 loss = policy_loss - cfg.ent_coef * entropy + cfg.vf_coef * value_loss
                 if not torch.isfinite(loss):
                     raise TrainingError(
@@ -275,13 +341,14 @@ class MAPPO:
                     )
                 self.optimizer.zero_grad()
                 loss.backward()
-                nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+                # actor and critic share no weights: clip each on its own scale
+                nn.utils.clip_grad_norm_(actor_params, cfg.max_grad_norm)
+                nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.max_grad_norm)
                 self.optimizer.step()
                 stats["policy"].append(policy_loss.item())
                 stats["value"].append(value_loss.item())
                 stats["entropy"].append(entropy.item())
-                clipped = ((ratio - 1).abs() > cfg.clip).float()
-                stats["clipfrac"].append(((clipped * w).sum() / n_act).item())
+                stats["clipfrac"].append(((ratio - 1).abs() > cfg.clip).float().mean().item())
         self.updates += 1
         return {k: float(np.mean(v)) for k, v in stats.items()}
 
