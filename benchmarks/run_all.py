@@ -21,8 +21,15 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 
+ORDER = ("sim", "env", "rollout", "scaling", "sweep", "lora", "viz")  # others follow, sorted
+
+
 def scripts() -> list[Path]:
-    return sorted(HERE.glob("bench_*.py"))
+    def key(p: Path) -> tuple[int, str]:
+        short = p.stem.removeprefix("bench_")
+        return (ORDER.index(short) if short in ORDER else len(ORDER), short)
+
+    return sorted(HERE.glob("bench_*.py"), key=key)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
