@@ -30,8 +30,9 @@ app = typer.Typer(
     add_completion=False,
 )
 # wide enough for the KPI table when output goes to a file or CI log instead of a terminal
-console = Console(width=None if sys.stdout.isatty() else 160)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+# markup off: scenario and station names are the planner's text and may contain "[...]"
+console = Console(width=None if sys.stdout.isatty() else 160, markup=False)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200, markup=False)
 
 HEURISTIC_NAMES = ("fifo", "min-setup", "pm-threshold", "conwip")
 LEARNED_NAMES = ("shared", "adapted", "ps", "ps-id", "nps", "lorasa")
@@ -57,7 +58,7 @@ def friendly(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except FactoryTwinError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            err_console.print(f"error: {exc}", style="bold red", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             err_console.print("interrupted")
@@ -85,10 +86,10 @@ def _store(root: Path):
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", markup=False, style="bold"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
+        TextColumn("{task.fields[info]}", markup=False),
         TimeElapsedColumn(),
         console=console,
         transient=False,
@@ -108,7 +109,7 @@ def validate(file: ScenarioArg) -> None:
     bound = availability_adjusted_bound(sc)
     neck = sc.stations[bound.bottleneck].name if bound.bottleneck >= 0 else "arrivals"
     console.print(
-        f"[green]ok[/] {file}: line '{sc.name}', {len(sc.stations)} stations, "
+        f"ok {file}: line '{sc.name}', {len(sc.stations)} stations, "
         f"{len(sc.products)} products; bottleneck {neck}, "
         f"bound {bound.rate * 60:.1f} good parts/h",
         highlight=False,
@@ -285,7 +286,7 @@ def train(
         )
     counts = t.actor.parameter_counts()
     console.print(
-        f"[green]trained[/] {LABELS[method]} on '{sc.name}' (run {t.run_id}); "
+        f"trained {LABELS[method]} on '{sc.name}' (run {t.run_id}); "
         f"actor parameters {counts['total']:,}; stored under {store}",
         highlight=False,
     )

@@ -100,11 +100,6 @@ def test_validate_without_argument_is_a_usage_error():
     assert "Missing argument" in result.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.friendly prints the message as rich markup: a key such as '[/x]' in the file "
-    "raises MarkupError (traceback) and '[bold]' is swallowed; fix: rich.markup.escape(str(exc))",
-)
 @pytest.mark.parametrize("key", ["[/x]", "[bold]"])
 def test_error_text_is_printed_verbatim(tmp_path: Path, key: str):
     path = tmp_path / "markup.yaml"
