@@ -1,0 +1,167 @@
+"""Learning results over several training seeds: the four methods on every shipped line, and
+LoRASA ablations (adapter rank, adapter layers, switch point) on one line.
+
+Each (variant, training seed) is trained under the same step budget and evaluated greedily on
+held-out line seeds; tables give mean throughput over training seeds with a 95% confidence
+interval (Student t). Runs go to `--jobs` worker processes, one torch thread each.
+
+    python benchmarks/training.py methods scenarios/*.yaml --seeds 3 --jobs 2 --write
+    python benchmarks/training.py ablation scenarios/engine.yaml --seeds 2 --jobs 2 --write
+    python benchmarks/training.py ablation scenarios/bottling.yaml --quick      # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import platform
+import shlex
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from factory_twin.scenario import load_scenario  # noqa: E402
+from factory_twin.stats import mean_ci  # noqa: E402
+from factory_twin.train.evaluate import eval_seeds, evaluate_actor, evaluate_heuristic  # noqa: E402
+from factory_twin.train.mappo import MAPPO, TrainConfig  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+METHODS = [
+    ("PS", "shared", {"method": "ps"}),
+    ("PS+ID", "shared + id", {"method": "ps-id"}),
+    ("NPS", "separate", {"method": "nps"}),
+    ("LoRASA", "adapters", {"method": "lorasa"}),
+]
+ABLATION = [
+    ("PS (no adapters)", "baseline", {"method": "ps"}),
+    ("rank 1", "rank", {"rank": 1}),
+    ("rank 4", "rank", {"rank": 4}),
+    ("rank 8 (default)", "rank, layers, switch", {"rank": 8}),
+    ("rank 16", "rank", {"rank": 16}),
+    ("rank 8, deeper layer only", "layers", {"adapter_layers": "deeper"}),
+    ("rank 8, switch at 10%", "switch point", {"switch_fraction": 0.1}),
+    ("rank 8, switch at 80%", "switch point", {"switch_fraction": 0.8}),
+]
+
+
+def run_one(path: str, overrides: dict, steps: int, seed: int, n_eval: int, quick: bool):
+    """Train one variant with one seed; returns (throughput parts/h, scrap %, seconds)."""
+    sc = load_scenario(path)
+    if quick:
+        sc = sc.model_copy(update={"horizon": sc.horizon.model_copy(update={"length": 60.0})})
+    cfg = TrainConfig(**{"method": "lorasa", "total_steps": steps, "seed": seed, **overrides})
+    if quick:
+        cfg.n_envs, cfg.rollout_len, cfg.hidden = 2, 32, (32, 32)
+    t0 = time.perf_counter()
+    trainer = MAPPO(sc, cfg)
+    trainer.train()
+    kpis = evaluate_actor(sc, trainer.actor, eval_seeds(n_eval))
+    th = sum(k.throughput for k in kpis) / len(kpis) * 60.0
+    scrap = sum(k.scrap_rate for k in kpis) / len(kpis) * 100.0
+    return th, scrap, time.perf_counter() - t0
+
+
+def best_heuristic(path: str, n_eval: int) -> tuple[str, object]:
+    sc = load_scenario(path)
+    best = None
+    for name in ("fifo", "min-setup", "pm-threshold", "conwip"):
+        est = mean_ci(k.throughput * 60 for k in evaluate_heuristic(sc, name, eval_seeds(n_eval)))
+        if best is None or est.mean > best[1].mean:
+            best = (name, est)
+    return best
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("experiment", choices=["methods", "ablation"])
+    p.add_argument("scenarios", type=Path, nargs="+")
+    p.add_argument("--steps", type=int, default=TrainConfig.total_steps)
+    p.add_argument("--seeds", type=int, default=3, help="training seeds per variant")
+    p.add_argument("--eval-seeds", type=int, default=5)
+    p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--write", action="store_true")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.steps, args.seeds, args.eval_seeds = 256, 2, 2
+    variants = METHODS if args.experiment == "methods" else ABLATION
+    tasks = [
+        (str(sc), label, ov, s)
+        for sc in args.scenarios
+        for label, _, ov in variants
+        for s in range(args.seeds)
+    ]
+    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+        futures = {
+            (sc, label, s): pool.submit(run_one, sc, ov, args.steps, s, args.eval_seeds, args.quick)
+            for sc, label, ov, s in tasks
+        }
+        results = {}
+        for key, fut in futures.items():
+            results[key] = th, _, secs = fut.result()
+            print(
+                f"{Path(key[0]).stem:10s} {key[1]:28s} seed {key[2]}: {th:.1f} parts/h "
+                f"({secs:.0f} s)",
+                flush=True,
+            )
+    section = render(args, variants, results)
+    print(section)
+    if args.write:
+        write_section(section, args.experiment)
+
+
+def render(args, variants, results) -> str:
+    cmd = "python " + " ".join(shlex.quote(a) for a in sys.argv)
+    start, end = (
+        f"<!-- training_{args.experiment}:start -->",
+        f"<!-- training_{args.experiment}:end -->",
+    )
+    title = "Methods on every shipped line" if args.experiment == "methods" else "LoRASA ablations"
+    out = [
+        start,
+        f"## {title}",
+        "",
+        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {platform.platform()}, command: `{cmd}`",
+        "",
+        f"Budget {args.steps:,} env steps per run, {args.seeds} training seeds per variant, "
+        f"{args.eval_seeds} held-out evaluation seeds (greedy). Throughput in good parts/h: "
+        "mean ± 95% CI over training seeds.",
+        "",
+    ]
+    for sc in args.scenarios:
+        name, heur = best_heuristic(str(sc), args.eval_seeds)
+        out += [
+            f"### {sc.stem} (best heuristic: {name}, {heur} parts/h over eval seeds)",
+            "",
+            "| variant | probes | throughput [parts/h] | scrap [%] | s per run |",
+            "|---|---|---|---|---|",
+        ]
+        for label, probes, _ in variants:
+            rows = [results[(str(sc), label, s)] for s in range(args.seeds)]
+            th = mean_ci(r[0] for r in rows)
+            scrap = mean_ci(r[1] for r in rows)
+            secs = sum(r[2] for r in rows) / len(rows)
+            out.append(f"| {label} | {probes} | {th} | {scrap} | {secs:.0f} |")
+        out.append("")
+    out.append(end)
+    return "\n".join(out)
+
+
+def write_section(section: str, experiment: str) -> None:
+    start, end = f"<!-- training_{experiment}:start -->", f"<!-- training_{experiment}:end -->"
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        text = head + section + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    RESULTS.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
