@@ -14,9 +14,9 @@ around the machine that is asking (a station with several machines answers them 
   is set up for k, and the changeover it would need to run k next as setup / (setup + process
   time), so "stay on the product you are set up for" is visible per action instead of having
   to be inferred from an index; then buffer fill, the asking machine's wear age (relative to
-  mean time to failure), upstream and downstream buffer fill, and the share of the station's
-  machines in each state. No clock: the line runs indefinitely, and a policy that read the
-  clock would not transfer to longer horizons.
+  mean time to failure; 0 for machines that never fail), upstream and downstream buffer fill,
+  and the share of the station's machines in each state. No clock: the line runs
+  indefinitely, and a policy that read the clock would not transfer to longer horizons.
 The global state for the centralized critic is every station's observation concatenated.
 
 `step_arrays` is the array-level step used by training; `step` wraps it in PettingZoo's
@@ -234,11 +234,13 @@ class LineEnv(ParallelEnv):
 
 
 def _age_scale(station) -> float:
-    """Wear age is shown relative to the mean time to failure (or 100 minutes without one)."""
+    """Wear age is shown relative to the mean time to failure. A machine that never fails shows
+    0: its age predicts nothing, and a clock that only grows would tell a shared policy which
+    station it is through a feature that carries no decision-relevant information."""
     if station.failure is None:
-        return 100.0
+        return math.inf
     mean = float(station.failure.ttf.mean)
-    return mean if mean > 0 and math.isfinite(mean) else 100.0
+    return mean if mean > 0 and math.isfinite(mean) else math.inf
 
 
 def _switch_costs(station, products: list[str]) -> list[list[float]]:
