@@ -258,10 +258,19 @@ def train(
     switch: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="LoRASA: share of budget trained as PS")
     ] = 0.5,
+    resume: Annotated[
+        int | None, typer.Option(help="continue an interrupted run from its last checkpoint")
+    ] = None,
+    checkpoints: Annotated[Path, typer.Option(help="folder for training checkpoints")] = Path(
+        "checkpoints"
+    ),
+    checkpoint_every: Annotated[int, typer.Option(min=1, help="updates between checkpoints")] = 5,
     db: DbOption = None,
     store: StoreOption = Path("adapters_store"),
 ) -> None:
-    """Train one method with MAPPO and store the policy (LoRASA: base + one adapter/station)."""
+    """Train one method with MAPPO and store the policy (LoRASA: base + one adapter/station).
+
+    Checkpoints are written as training goes; after a crash, `--resume RUN_ID` continues."""
     from factory_twin.train.mappo import TrainConfig
     from factory_twin.train.pipeline import LABELS, METHODS, train_method
 
@@ -280,9 +289,20 @@ def train(
         switch_fraction=switch,
     )
     database = _open_db(db)
+    if resume is not None:
+        run_info = database.get_run(resume)
+        method, steps = run_info.method, run_info.config.get("total_steps", steps)
     with _progress() as progress:
         t = train_method(
-            sc, text, cfg, database, _store(store), _train_progress(progress, LABELS[method], steps)
+            sc,
+            text,
+            cfg,
+            database,
+            _store(store),
+            _train_progress(progress, LABELS[method], steps),
+            checkpoints=checkpoints,
+            checkpoint_every=checkpoint_every,
+            resume=resume,
         )
     counts = t.actor.parameter_counts()
     console.print(

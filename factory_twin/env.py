@@ -64,6 +64,7 @@ class LineEnv(ParallelEnv):
         self.state_dim = self.obs_dim * self.n_agents
         self._seed = seed
         self._episode = 0
+        self.last_seed = seed
         self.line: Line | None = None
         self._obs = np.zeros((self.n_agents, self.obs_dim), dtype=np.float32)
         self._mask = np.zeros((self.n_agents, self.n_actions), dtype=bool)
@@ -110,6 +111,7 @@ class LineEnv(ParallelEnv):
         else:
             run_seed = self._seed * 100_003 + self._episode
             self._episode += 1
+        self.last_seed = run_seed
         self.line = Line(
             self.scenario, run_seed, None, warmup=self.warmup, length=self.episode_minutes
         )
@@ -190,6 +192,15 @@ class LineEnv(ParallelEnv):
                         mask[i, 1 + 2 * k] = True
                         mask[i, 2 + 2 * k] = self._has_fast[i]
                 mask[i, 1 + 2 * P] = self._has_pm[i]
+
+    @property
+    def episode_counter(self) -> tuple[int, int]:
+        """(seed, episodes started): all a checkpoint needs to continue the episode sequence."""
+        return self._seed, self._episode
+
+    @episode_counter.setter
+    def episode_counter(self, value: tuple[int, int]) -> None:
+        self._seed, self._episode = int(value[0]), int(value[1])
 
     @property
     def now(self) -> float:

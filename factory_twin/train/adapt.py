@@ -15,8 +15,14 @@ from factory_twin.errors import FactoryTwinError
 from factory_twin.scenario import Scenario
 from factory_twin.store.adapters import AdapterStore
 from factory_twin.store.db import Database
-from factory_twin.train.mappo import MAPPO, Progress, TrainConfig
-from factory_twin.train.pipeline import Trained, load_trained, register_scenario, save_trained
+from factory_twin.train.mappo import MAPPO, Progress
+from factory_twin.train.pipeline import (
+    Trained,
+    config_from_dict,
+    load_trained,
+    register_scenario,
+    save_trained,
+)
 
 
 def station_index(scenario: Scenario, station: str) -> int:
@@ -40,14 +46,6 @@ def _masker(keep: torch.Tensor):
     return lambda grad: grad * keep
 
 
-def config_from_stored(stored: dict, steps: int, seed: int) -> TrainConfig:
-    """The stored run's training settings (network shape, rank, ...) with a new budget."""
-    fields = TrainConfig.__dataclass_fields__
-    kept = {k: v for k, v in stored.items() if k in fields}
-    kept["hidden"] = tuple(kept.get("hidden", (256, 256)))
-    return TrainConfig(**{**kept, "method": "lorasa", "total_steps": steps, "seed": seed})
-
-
 def adapt_station(
     scenario: Scenario,
     text: str,
@@ -61,7 +59,7 @@ def adapt_station(
     """Returns (before, after): the stored policy and the one with the re-trained adapter."""
     index = station_index(scenario, station)
     before = load_trained(store, scenario, "lorasa")
-    cfg = config_from_stored(before.config, steps, seed)
+    cfg = config_from_dict(before.config, method="lorasa", total_steps=steps, seed=seed)
     trainer = MAPPO(scenario, cfg)
     trainer.actor.load_state_dict(before.actor.state_dict())
     trainer.critic.load_state_dict(before.critic.state_dict())

@@ -139,6 +139,10 @@ class MAPPO:
         self.steps = 0
         self.updates = 0
         self.finished_returns: list[float] = []
+        # called with (env, episode return) as each training episode ends, before the reset:
+        # the log uses it to store every episode's KPIs
+        self.on_episode: Callable[[LineEnv, float], None] | None = None
+        self.episodes_logged = 0
         self._ep_return = np.zeros(cfg.n_envs)
         self._started = False
 
@@ -229,6 +233,8 @@ class MAPPO:
                 if done:
                     buf["final_obs"][t, e] = o
                     self.finished_returns.append(float(self._ep_return[e]))
+                    if self.on_episode is not None:
+                        self.on_episode(env, float(self._ep_return[e]))
                     self._ep_return[e] = 0.0
                     o, m, a = env.reset_arrays()
                 self.obs[e], self.mask[e], self.acting[e] = o, m, a

@@ -13,14 +13,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-
-import torch
+from pathlib import Path
 
 from factory_twin.errors import StoreError
 from factory_twin.policy.networks import Actor, ActorConfig, Critic, base_hash
+from factory_twin.report import episode_kpis
 from factory_twin.scenario import Scenario
+from factory_twin.sim.kpi import collect
 from factory_twin.store.adapters import AdapterStore
 from factory_twin.store.db import Database
+from factory_twin.train.checkpoint import (
+    load_checkpoint,
+    prefixed,
+    save_checkpoint,
+    unprefixed,
+)
 from factory_twin.train.mappo import MAPPO, Progress, TrainConfig
 
 METHODS = ("ps", "ps-id", "nps", "lorasa")
@@ -53,22 +60,66 @@ def train_method(
     db: Database,
     store: AdapterStore,
     on_progress: Callable[[Progress], None] | None = None,
-    trainer: MAPPO | None = None,
+    checkpoints: Path | None = None,
+    checkpoint_every: int = 10,
+    resume: int | None = None,
 ) -> Trained:
-    """Train one method under the config's budget, store the result, log the run."""
-    run_id = db.start_run(
-        register_scenario(db, scenario, text), "train", cfg.method, cfg.seed, cfg.to_dict()
-    )
+    """Train one method under the config's budget, store the result, log the run.
+
+    Every finished training episode is logged with its KPIs. With `checkpoints`, the trainer's
+    full state is written (atomically) every `checkpoint_every` updates under
+    `checkpoints/run-<id>/`; `resume=<run id>` continues such a run from its last checkpoint,
+    under the same run id, so the log shows one run with its whole episode history.
+    """
+    if resume is not None:
+        run = db.get_run(resume)
+        if run.checkpoint_path is None:
+            raise StoreError(f"run {resume} has no checkpoint to resume from")
+        cfg = config_from_dict(run.config)
+        run_id, trainer = resume, MAPPO(scenario, cfg)
+        load_checkpoint(trainer, Path(run.checkpoint_path))
+        db.finish_run(run_id, "running")
+    else:
+        sid = register_scenario(db, scenario, text)
+        run_id = db.start_run(sid, "train", cfg.method, cfg.seed, cfg.to_dict())
+        trainer = MAPPO(scenario, cfg)
+    ckpt_dir = None
+    if checkpoints is not None:
+        ckpt_dir = checkpoints / f"run-{run_id}"
+        db.set_checkpoint(run_id, ckpt_dir)
+
+    def log_episode(env, episode_return: float) -> None:
+        kpis = episode_kpis(collect(env.line), episode_return)
+        db.add_episode(run_id, trainer.episodes_logged, env.last_seed, env.now, kpis)
+        trainer.episodes_logged += 1
+
+    def after_update(p: Progress) -> None:
+        if ckpt_dir is not None and trainer.updates % checkpoint_every == 0:
+            save_checkpoint(trainer, ckpt_dir)
+        if on_progress is not None:
+            on_progress(p)
+
+    trainer.on_episode = log_episode
     try:
-        tr = trainer or MAPPO(scenario, cfg)
-        tr.train(on_progress)
-        trained = Trained(cfg.method, tr.actor, tr.critic, run_id, _full_config(tr))
+        trainer.train(after_update)
+        if ckpt_dir is not None:
+            save_checkpoint(trainer, ckpt_dir)
+        trained = Trained(cfg.method, trainer.actor, trainer.critic, run_id, _full_config(trainer))
         save_trained(store, db, scenario, trained)
     except BaseException:
         db.finish_run(run_id, "failed")
         raise
     db.finish_run(run_id, "done")
     return trained
+
+
+def config_from_dict(stored: dict, **overrides) -> TrainConfig:
+    """A TrainConfig from a run's stored config (unknown keys ignored, lists to tuples)."""
+    fields = TrainConfig.__dataclass_fields__
+    kept = {k: v for k, v in stored.items() if k in fields}
+    if "hidden" in kept:
+        kept["hidden"] = tuple(kept["hidden"])
+    return TrainConfig(**{**kept, **overrides})
 
 
 def _full_config(tr: MAPPO) -> dict:
@@ -85,15 +136,6 @@ def _actor_dict(c: ActorConfig) -> dict:
     return d
 
 
-def _prefixed(prefix: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {f"{prefix}.{k}": v.detach().clone().contiguous() for k, v in state.items()}
-
-
-def _unprefixed(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    n = len(prefix) + 1
-    return {k[n:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
-
-
 def save_trained(
     store: AdapterStore,
     db: Database,
@@ -107,8 +149,8 @@ def save_trained(
     sh = scenario.content_hash()
     if t.method != "lorasa":
         tensors = {
-            **_prefixed("actor", t.actor.state_dict()),
-            **_prefixed("critic", t.critic.state_dict()),
+            **prefixed("actor", t.actor.state_dict()),
+            **prefixed("critic", t.critic.state_dict()),
         }
         store.save_policy(
             scenario.name,
@@ -120,8 +162,8 @@ def save_trained(
     bh = base_hash(t.actor)
     if stations is None:
         tensors = {
-            **_prefixed("actor", t.actor.base_state_dict()),
-            **_prefixed("critic", t.critic.state_dict()),
+            **prefixed("actor", t.actor.base_state_dict()),
+            **prefixed("critic", t.critic.state_dict()),
         }
         store.save_base(
             scenario.name,
@@ -174,8 +216,8 @@ def load_trained(store: AdapterStore, scenario: Scenario, method: str) -> Traine
     config = meta["config"]
     _check_fits(config, scenario, str(store.policy_dir(scenario.name, method)))
     actor, critic = _build(config)
-    actor.load_state_dict(_unprefixed("actor", tensors))
-    critic.load_state_dict(_unprefixed("critic", tensors))
+    actor.load_state_dict(unprefixed("actor", tensors))
+    critic.load_state_dict(unprefixed("critic", tensors))
     return Trained(method, actor, critic, meta.get("run_id"), config)
 
 
@@ -192,8 +234,8 @@ def _load_lorasa(store: AdapterStore, scenario: Scenario) -> Trained:
     config = meta["config"]
     _check_fits(config, scenario, str(store.base_dir(scenario.name)))
     actor, critic = _build(config)
-    actor.load_base_state_dict(_unprefixed("actor", tensors))
-    critic.load_state_dict(_unprefixed("critic", tensors))
+    actor.load_base_state_dict(unprefixed("actor", tensors))
+    critic.load_state_dict(unprefixed("critic", tensors))
     bh = base_hash(actor)
     if bh != meta["base_hash"]:
         raise StoreError(f"{store.base_dir(scenario.name)}: base weights do not match base_hash")
