@@ -50,7 +50,8 @@ ABLATION = [
 
 
 def run_one(path: str, overrides: dict, steps: int, seed: int, n_eval: int, quick: bool):
-    """Train one variant with one seed; returns (throughput parts/h, scrap %, seconds)."""
+    """Train one variant with one seed; returns (throughput parts/h per eval seed, scrap %,
+    seconds)."""
     sc = load_scenario(path)
     if quick:
         sc = sc.model_copy(update={"horizon": sc.horizon.model_copy(update={"length": 60.0})})
@@ -61,7 +62,7 @@ def run_one(path: str, overrides: dict, steps: int, seed: int, n_eval: int, quic
     trainer = MAPPO(sc, cfg)
     trainer.train()
     kpis = evaluate_actor(sc, trainer.actor, eval_seeds(n_eval))
-    th = sum(k.throughput for k in kpis) / len(kpis) * 60.0
+    th = [k.throughput * 60.0 for k in kpis]
     scrap = sum(k.scrap_rate for k in kpis) / len(kpis) * 100.0
     return th, scrap, time.perf_counter() - t0
 
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
         for key, fut in futures.items():
             results[key] = th, _, secs = fut.result()
             print(
-                f"{Path(key[0]).stem:10s} {key[1]:28s} seed {key[2]}: {th:.1f} parts/h "
+                f"{Path(key[0]).stem:10s} {key[1]:28s} seed {key[2]}: {mean_ci(th)} parts/h "
                 f"({secs:.0f} s)",
                 flush=True,
             )
@@ -130,7 +131,8 @@ def render(args, variants, results) -> str:
         "",
         f"Budget {args.steps:,} env steps per run, {args.seeds} training seeds per variant, "
         f"{args.eval_seeds} held-out evaluation seeds (greedy). Throughput in good parts/h: "
-        "mean ± 95% CI over training seeds.",
+        "mean ± 95% CI over training seeds (over evaluation seeds when there is one training "
+        "seed).",
         "",
     ]
     for sc in args.scenarios:
@@ -143,7 +145,12 @@ def render(args, variants, results) -> str:
         ]
         for label, probes, _ in variants:
             rows = [results[(str(sc), label, s)] for s in range(args.seeds)]
-            th = mean_ci(r[0] for r in rows)
+            # several training seeds: CI over their means; one: CI over the evaluation seeds
+            th = (
+                mean_ci(sum(r[0]) / len(r[0]) for r in rows)
+                if len(rows) > 1
+                else mean_ci(rows[0][0])
+            )
             scrap = mean_ci(r[1] for r in rows)
             secs = sum(r[2] for r in rows) / len(rows)
             out.append(f"| {label} | {probes} | {th} | {scrap} | {secs:.0f} |")
