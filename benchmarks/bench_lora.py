@@ -20,7 +20,6 @@ import platform
 import shlex
 import statistics
 import sys
-import tempfile
 import timeit
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +29,8 @@ import torch.nn.functional as F
 from safetensors.torch import save as safetensors_save
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
+
+from results_md import write_section  # noqa: E402
 
 from factory_twin.policy.lora import AgentGroups, MultiAgentLoRALinear  # noqa: E402
 from factory_twin.policy.networks import Actor, ActorConfig  # noqa: E402
@@ -273,21 +274,6 @@ def render(
     return "\n".join(out) + "\n"
 
 
-def write_section(section: str, path: Path = RESULTS) -> None:
-    """Replace this script's marked section (or append it), then swap the file in atomically."""
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    if START in text and END in text and text.index(START) < text.index(END):
-        head, rest = text.split(START, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
-        text = head + section + ("\n" + tail if tail else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".RESULTS.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 SIZE_SHAPE = (40, 8, (256, 256), 8)
 SIZE_SHAPE_QUICK = (40, 8, (32, 32), 8)
 
@@ -313,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, t in fwd.items():  # stable one-line summaries for logs and the smoke test
         print(f"ratio {name}/shared = {t / fwd['shared']:.2f}x")
     if args.write:
-        write_section(section)
+        write_section(section, "bench_lora")
         print(f"wrote section to {RESULTS}", file=sys.stderr)
     return 0
 

@@ -30,7 +30,6 @@ import shlex
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -52,8 +51,7 @@ SCENARIOS = ROOT / "scenarios"
 # --- helpers shared by this set of benchmark scripts -----------------------------------------
 
 
-def markers(name: str) -> tuple[str, str]:
-    return f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+from results_md import markers, write_section  # noqa: E402,F401 - shared by the benchmarks
 
 
 def machine_lines(extra: str = "") -> list[str]:
@@ -101,23 +99,6 @@ def code_version() -> str:
     if not dirty:
         return f"git {sha}"
     return f"git {sha} + uncommitted changes in {', '.join(dirty)}"
-
-
-def write_section(section: str, name: str, path: Path = RESULTS) -> None:
-    """Replace the section between `name`'s markers (or append it) and swap the file in
-    atomically; every other section of the file is kept byte for byte."""
-    start, end = markers(name)
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    if start in text and end in text and text.index(start) < text.index(end):
-        head, rest = text.split(start, 1)
-        tail = rest.split(end, 1)[1].lstrip("\n")
-        text = head + section + ("\n" + tail if tail else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".RESULTS.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def interleaved(cases: dict[str, Callable[[int], dict]], rounds: int) -> dict[str, list[dict]]:

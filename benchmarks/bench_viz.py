@@ -21,7 +21,6 @@ import platform
 import shlex
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,6 +30,8 @@ if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
 import pygame  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
+
+from results_md import write_section  # noqa: E402
 
 from factory_twin.scenario import Scenario, parse_scenario  # noqa: E402
 from factory_twin.viz.app import App  # noqa: E402
@@ -169,21 +170,6 @@ def render_section(args: argparse.Namespace, cases: list[dict], driver: str) -> 
     return "\n".join(out) + "\n"
 
 
-def write_section(section: str, path: Path = RESULTS) -> None:
-    """Replace this script's marked section (or append it), then swap the file in atomically."""
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    if START in text and END in text and text.index(START) < text.index(END):
-        head, rest = text.split(START, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
-        text = head + section + ("\n" + tail if tail else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".RESULTS.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     frames = args.frames or (10 if args.quick else 600)
@@ -201,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     for c in cases:  # stable one-line summaries for logs and the smoke test
         print(f"fps panes={c['panes']} speed={c['speed']:g} = {c['fps']:.1f}")
     if args.write:
-        write_section(section)
+        write_section(section, "bench_viz")
         print(f"wrote section to {RESULTS}", file=sys.stderr)
     return 0
 

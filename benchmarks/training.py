@@ -24,12 +24,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from results_md import markers, write_section  # noqa: E402
+
 from factory_twin.scenario import load_scenario  # noqa: E402
 from factory_twin.stats import mean_ci  # noqa: E402
 from factory_twin.train.evaluate import eval_seeds, evaluate_actor, evaluate_heuristic  # noqa: E402
 from factory_twin.train.mappo import MAPPO, TrainConfig  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 METHODS = [
     ("PS", "shared", {"method": "ps"}),
@@ -113,15 +113,12 @@ def main(argv: list[str] | None = None) -> None:
     section = render(args, variants, results)
     print(section)
     if args.write:
-        write_section(section, args.experiment)
+        write_section(section, f"training_{args.experiment}")
 
 
 def render(args, variants, results) -> str:
     cmd = "python " + " ".join(shlex.quote(a) for a in sys.argv)
-    start, end = (
-        f"<!-- training_{args.experiment}:start -->",
-        f"<!-- training_{args.experiment}:end -->",
-    )
+    start, end = markers(f"training_{args.experiment}")
     title = "Methods on every shipped line" if args.experiment == "methods" else "LoRASA ablations"
     out = [
         start,
@@ -157,17 +154,6 @@ def render(args, variants, results) -> str:
         out.append("")
     out.append(end)
     return "\n".join(out)
-
-
-def write_section(section: str, experiment: str) -> None:
-    start, end = f"<!-- training_{experiment}:start -->", f"<!-- training_{experiment}:end -->"
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if start in text and end in text:
-        head, rest = text.split(start, 1)
-        text = head + section + rest.split(end, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(text)
 
 
 if __name__ == "__main__":

@@ -114,3 +114,23 @@ def test_sweep_chunks_do_not_depend_on_workers_and_bad_input_is_refused() -> Non
         run_sweep(sc, "fifo", [0, 0])
     with pytest.raises(SweepError):
         run_sweep(sc, "fifo", [0], workers=0)
+
+
+def test_training_benchmark_quick_runs_every_variant() -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "training.py"),
+            "ablation",
+            "scenarios/engine.yaml",
+            "--quick",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for label in ("PS (no adapters)", "rank 1", "rank 16", "deeper layer only", "switch at 80%"):
+        assert f"| {label} |" in proc.stdout

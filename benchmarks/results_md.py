@@ -1,0 +1,30 @@
+"""Writing one benchmark's section of benchmarks/RESULTS.md without touching the others."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+def markers(name: str) -> tuple[str, str]:
+    return f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+
+
+def write_section(section: str, name: str, path: Path = RESULTS) -> None:
+    """Replace the section between `name`'s markers (or append it) and swap the file in
+    atomically; every other section of the file is kept byte for byte."""
+    start, end = markers(name)
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    if start in text and end in text and text.index(start) < text.index(end):
+        head, rest = text.split(start, 1)
+        tail = rest.split(end, 1)[1].lstrip("\n")
+        text = head + section + ("\n" + tail if tail else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".RESULTS.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
