@@ -132,5 +132,5 @@ def test_training_benchmark_quick_runs_every_variant() -> None:
         cwd=ROOT,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for label in ("PS (no adapters)", "rank 1", "rank 16", "deeper layer only", "switch at 80%"):
+    for label in ("PS (no adapters)", "rank 1", "rank 16", "rank 8, deeper layer only"):
         assert f"| {label} |" in proc.stdout
