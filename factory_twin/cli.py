@@ -229,7 +229,7 @@ def runs(db: DbOption = None, limit: Annotated[int, typer.Option(min=1)] = 30) -
 
 # --- learning ------------------------------------------------------------------------------
 
-DEFAULT_STEPS = 150_000
+DEFAULT_STEPS = 400_000  # the trainer's default budget (TrainConfig.total_steps)
 StepsOption = Annotated[
     int, typer.Option("--steps", min=1_000, help="training budget in environment steps")
 ]
