@@ -29,7 +29,13 @@ def eval_seeds(n: int) -> list[int]:
 def evaluate_actor(
     scenario: Scenario, actor: Actor, seeds: list[int], greedy: bool = True
 ) -> list[KPIs]:
-    """Run one full-horizon episode per seed, all seeds batched through the actor."""
+    """Run one full-horizon episode per seed, all seeds batched through the actor.
+
+    Greedy by default: the entropy bonus leaves a little probability on fast mode at
+    stations where it scraps parts, and acting on the most likely action did better than
+    sampling in most runs at the default budget (by 0.01-0.04 parts/min; on engine sampling
+    sometimes won). `greedy=False` samples from a
+    generator seeded by the first seed, so it is reproducible too."""
     h = scenario.horizon
     envs = [LineEnv(scenario, h.length, warmup=h.warmup) for _ in seeds]
     N, D, A = envs[0].n_agents, envs[0].obs_dim, envs[0].n_actions

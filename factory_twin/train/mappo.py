@@ -38,9 +38,13 @@ from factory_twin.scenario import Scenario
 
 @dataclass
 class TrainConfig:
+    """Training settings; the defaults were measured on the shipped scenarios, where every
+    method trains in about 50-65 s on 2 cores (~7-8k env steps/s) and beats the heuristics.
+    More steps (600k) or a narrower network with more steps did not do better."""
+
     method: str = "lorasa"  # ps | ps-id | nps | lorasa
     total_steps: int = 400_000  # env steps over all parallel envs (the shared budget)
-    n_envs: int = 16
+    n_envs: int = 16  # more lines per batched forward pass: less torch overhead per step
     rollout_len: int = 128  # steps per env per update
     episode_minutes: float = 480.0  # one shift per training episode
     gamma: float = 0.99  # discount per simulated minute (decisions come at irregular times)
@@ -282,6 +286,9 @@ class MAPPO:
             final_values[dt, de] = self._all_station_values(buf["final_obs"][dt, de])
         adv = np.zeros((T, E, N), np.float32)
         reward_sum = np.zeros((E, N), np.float32)
+        # past the rollout, every station bootstraps from the last state, valued as if it were
+        # deciding there: the critic only sees decision states, but the team's future reward
+        # hardly depends on which station happens to be asking
         next_value = self._all_station_values(buf["last_obs"])
         next_adv = np.zeros((E, N), np.float32)
         for t in reversed(range(T)):
