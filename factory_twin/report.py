@@ -10,7 +10,7 @@ from rich.table import Table
 from factory_twin.scenario import Scenario
 from factory_twin.sim.kpi import KPIs
 from factory_twin.stats import Estimate, mean_ci
-from factory_twin.store.db import Database
+from factory_twin.store.db import KPI_COLUMNS, Database
 
 # (KPI attribute, column title, scale for display, format)
 COLUMNS = (
@@ -76,23 +76,11 @@ def log_evaluation(
 
 def episode_kpis(k: KPIs, episode_return: float | None = None) -> dict:
     """The log's KPI columns; undefined values (no part finished) are stored as 0."""
-
-    def clean(x):
-        return 0.0 if isinstance(x, float) and not math.isfinite(x) else x
-
-    return {
-        "throughput": k.throughput,
-        "wip": k.wip,
-        "lead_time_mean": clean(k.lead_time_mean),
-        "lead_time_p95": clean(k.lead_time_p95),
-        "oee": k.oee,
-        "scrap_rate": k.scrap_rate,
-        "utilisation": k.utilisation,
-        "bound_pct": k.bound_pct,
-        "good_parts": k.good_parts,
-        "scrapped_parts": k.scrapped_parts,
-        "episode_return": episode_return,
-    }
+    row = {}
+    for name in KPI_COLUMNS:
+        value = episode_return if name == "episode_return" else getattr(k, name)
+        row[name] = 0.0 if isinstance(value, float) and not math.isfinite(value) else value
+    return row
 
 
 def chart(path: Path, title: str, results: dict[str, list[KPIs]]) -> Path:
