@@ -101,6 +101,9 @@ def test_fast_mode_shortens_time_and_accelerates_wear():
         1.5 * normal.stations[0].failures / normal.stations[0].processed
     )
     assert quick.throughput > normal.throughput
+    # OEE measures against the fastest mode: running fast all the time is performance 1, not 2
+    assert quick.stations[0].oee <= 1.0 + 1e-9
+    assert normal.stations[0].oee < quick.stations[0].oee
 
 
 def test_conwip_caps_work_in_process():

@@ -7,7 +7,7 @@ Definitions (all over the measured window after warm-up):
 - state fractions: share of each machine's time busy, setup, pm, down, blocked, starved, idle
   (idle = the policy chose to wait although parts were there); they sum to 1;
 - OEE of a station = availability x performance x quality with planned time = window - PM,
-  availability = (planned - down - setup) / planned, performance = ideal normal-speed time of
+  availability = (planned - down - setup) / planned, performance = ideal (fastest-mode) time of
   the parts processed / (planned - down - setup), quality = good / processed. The line's OEE is
   the OEE of its bottleneck station (the one the availability-adjusted bound names);
 - bound_pct: throughput as a percentage of the availability-adjusted bottleneck bound.

@@ -110,7 +110,7 @@ class StationStats:
     setups: int = 0
     pms: int = 0
     failures: int = 0
-    ideal_time: float = 0.0  # nominal normal-speed minutes of the parts processed (for OEE)
+    ideal_time: float = 0.0  # ideal (fastest-mode mean) minutes of the parts processed, for OEE
 
 
 class Machine:
@@ -196,7 +196,7 @@ class Machine:
         if line.measuring:
             st.stats.processed += 1
             st.stats.scrapped += scrapped
-            st.stats.ideal_time += st.process_time[product].mean
+            st.stats.ideal_time += st.process_time[product].mean * st.ideal_factor
         if scrapped:
             line.depart(part, good=False)
             return
@@ -246,6 +246,8 @@ class StationSim:
         self.ttf = Sampler(fail.ttf, streams(seed, spec.name, "ttf")) if fail else None
         self.ttr = Sampler(fail.ttr, streams(seed, spec.name, "ttr")) if fail else None
         self.fast = spec.speed_modes.fast
+        # OEE's ideal cycle time is the fastest the station may run, so performance <= ~1
+        self.ideal_factor = self.fast.time_factor if self.fast else 1.0
         self.coin = Coin(streams(seed, spec.name, "scrap"))
         self.stats = StationStats()
         self.decider: Decider | None = None
