@@ -167,16 +167,13 @@ def run(
 
 
 def _simulate_policy(sc, name, seeds, store_root, tick):
-    from factory_twin.policy.heuristics import heuristic
-    from factory_twin.sim.run import simulate
-    from factory_twin.train.evaluate import evaluate_actor
+    from factory_twin.train.evaluate import evaluate_actor, evaluate_heuristic
     from factory_twin.train.pipeline import load_trained
 
     if name in HEURISTIC_NAMES:
-        s2, decider = heuristic(name, sc)
         out = []
         for s in seeds:
-            out.append(simulate(s2, s, decider))
+            out += evaluate_heuristic(sc, name, [s])
             tick()
         return out
     actor = load_trained(_store(store_root), sc, name).actor

@@ -50,6 +50,7 @@ def test_setups_cost_throughput_and_min_setup_recovers_it():
     assert costly.stations[0].setups > 250
     # staying on one product until the buffer holds only the other one: batches of ~buffer size
     assert batched.throughput > 0.75
+
     def per_part(k):
         return k.stations[0].setups / k.stations[0].processed
 
