@@ -65,3 +65,21 @@ def test_adapt_retrains_only_the_named_station(tmp_path):
         exported = reloaded.actor.export_adapter(idx)
         assert all(torch.equal(exported[k], before[name][k]) for k in exported), name
     assert all(torch.equal(store.load_base(sc.name)[0][k], v) for k, v in base_before.items())
+
+
+def test_loading_a_policy_with_another_observation_size_is_refused(tmp_path):
+    import pytest
+
+    from factory_twin.errors import StoreError
+
+    db, store = _setup(tmp_path)
+    sc = small_line()
+    train_method(sc, "yaml", TrainConfig(method="ps", **TINY), db, store)
+    two_products = sc.model_copy(
+        update={
+            "products": [p.model_copy(update={"mix": 0.5}) for p in sc.products]
+            + [sc.products[0].model_copy(update={"name": "z", "mix": 0.5})]
+        }
+    )
+    with pytest.raises(StoreError, match="observations/actions of size"):
+        load_trained(store, two_products, "ps")

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from factory_twin.env import LineEnv
 from factory_twin.errors import StoreError
 from factory_twin.policy.networks import Actor, ActorConfig, Critic, base_hash
 from factory_twin.report import episode_kpis
@@ -204,6 +205,15 @@ def _check_fits(config: dict, scenario: Scenario, where: str) -> None:
         raise StoreError(
             f"{where}: trained for stations {config.get('stations')}; the scenario has {names} "
             "(retrain with `factory-twin train`)"
+        )
+    env = LineEnv(scenario)
+    actor = config.get("actor", {})
+    shape = (actor.get("obs_dim"), actor.get("n_actions"))
+    if shape != (env.obs_dim, env.n_actions):
+        raise StoreError(
+            f"{where}: trained for observations/actions of size {shape}; this scenario and "
+            f"version of factory-twin use {(env.obs_dim, env.n_actions)} (retrain with "
+            "`factory-twin train`)"
         )
 
 
