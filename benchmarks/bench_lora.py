@@ -30,7 +30,7 @@ from safetensors.torch import save as safetensors_save
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
 
-from results_md import write_section  # noqa: E402
+from results_md import cpu_name, write_section  # noqa: E402
 
 from factory_twin.policy.lora import AgentGroups, MultiAgentLoRALinear  # noqa: E402
 from factory_twin.policy.networks import Actor, ActorConfig  # noqa: E402
@@ -184,14 +184,7 @@ def size_rows(agent_counts: list[int], obs: int, actions: int, hidden: tuple, ra
 
 
 def machine_lines(threads: int) -> list[str]:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     return [
         f"- Machine: {platform.platform()}, {cpu}, {os.cpu_count()} logical CPUs",
         f"- torch {torch.__version__}, Python {platform.python_version()}, "

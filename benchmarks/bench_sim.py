@@ -51,19 +51,12 @@ SCENARIOS = ROOT / "scenarios"
 # --- helpers shared by this set of benchmark scripts -----------------------------------------
 
 
-from results_md import markers, write_section  # noqa: E402,F401 - shared by the benchmarks
+from results_md import cpu_name, markers, write_section  # noqa: E402,F401 - shared
 
 
 def machine_lines(extra: str = "") -> list[str]:
     """Machine, versions, date and the exact command, as bullet lines."""
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     versions = f"Python {platform.python_version()}, simpy {simpy.__version__}"
     if "torch" in sys.modules:
         torch = sys.modules["torch"]

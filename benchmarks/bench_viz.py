@@ -31,7 +31,7 @@ import pygame  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
 
-from results_md import write_section  # noqa: E402
+from results_md import cpu_name, write_section  # noqa: E402
 
 from factory_twin.scenario import Scenario, parse_scenario  # noqa: E402
 from factory_twin.viz.app import App  # noqa: E402
@@ -122,14 +122,7 @@ def run_case(panes: int, speed: float, fps: int, frames: int, warm: int) -> dict
 
 
 def machine_lines(driver: str) -> list[str]:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     return [
         f"- Machine: {platform.platform()}, {cpu}, {os.cpu_count()} logical CPUs",
         f"- pygame-ce {pygame.version.ver} (SDL {'.'.join(map(str, pygame.get_sdl_version()))}),"
