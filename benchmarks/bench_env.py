@@ -71,7 +71,7 @@ def run_raw(sc: Scenario, seed: int, warmup: float, length: float) -> dict:
 def min_setup_actions(env: LineEnv, acting: np.ndarray, acts: np.ndarray) -> int:
     """Fill `acts` for the acting stations with min-setup's choice; returns how many acted."""
     stations = env.line.stations
-    idx = np.flatnonzero(acting)
+    idx = env.acting_stations
     for i in idx:
         st = stations[i]
         acts[i] = min_setup(st, st.pending[0].machine)

@@ -39,15 +39,24 @@ class Part:
 
 class Buffer:
     """A station's input buffer: one FIFO queue per product, a capacity, and one-shot events
-    that wake whoever waits for items or for space."""
+    that wake whoever waits for items or for space. Every add and take raises the station's
+    flag in `changed` (see `Line.changed`)."""
 
-    def __init__(self, env: simpy.Environment, capacity: int | None, n_products: int) -> None:
+    def __init__(
+        self,
+        env: simpy.Environment,
+        capacity: int | None,
+        n_products: int,
+        changed: list[bool],
+        index: int,
+    ) -> None:
         self.env = env
         self.capacity = math.inf if capacity is None else capacity
         self.queues: list[deque[Part]] = [deque() for _ in range(n_products)]
         self.count = 0
         self._items_ev: simpy.Event | None = None
         self._space_ev: simpy.Event | None = None
+        self._changed, self._index = changed, index
 
     def has_room(self) -> bool:
         return self.count < self.capacity
@@ -56,6 +65,7 @@ class Buffer:
         part.arrived = self.env.now
         self.queues[part.product].append(part)
         self.count += 1
+        self._changed[self._index] = True
         if self._items_ev is not None:
             ev, self._items_ev = self._items_ev, None
             ev.succeed()
@@ -63,6 +73,7 @@ class Buffer:
     def take(self, product: int) -> Part:
         part = self.queues[product].popleft()
         self.count -= 1
+        self._changed[self._index] = True
         if self._space_ev is not None:
             ev, self._space_ev = self._space_ev, None
             ev.succeed()
@@ -90,7 +101,7 @@ class Buffer:
         return self._space_ev
 
 
-@dataclass
+@dataclass(slots=True)
 class Request:
     """A machine asking its station's policy what to do next."""
 
@@ -136,8 +147,10 @@ class Machine:
         if now > start:
             self.time_in[self.state] += now - start
         self.state, self.since = new, now
+        self.line.changed[self.station.index] = True
 
     def _renew(self) -> None:
+        self.line.changed[self.station.index] = True
         self.age = 0.0
         ttf = self.station.ttf
         self.fail_age = ttf() if ttf is not None else math.inf
@@ -219,6 +232,7 @@ class Machine:
             if to_failure >= remaining:
                 yield self.env.timeout(remaining)
                 self.age += remaining * wear
+                self.line.changed[st.index] = True
                 return
             yield self.env.timeout(to_failure)
             remaining -= to_failure
@@ -235,7 +249,7 @@ class StationSim:
     def __init__(self, line: Line, index: int, spec: Station, seed: int) -> None:
         self.line, self.index, self.spec, self.name = line, index, spec, spec.name
         products = line.scenario.product_names
-        self.buffer = Buffer(line.env, spec.buffer, len(products))
+        self.buffer = Buffer(line.env, spec.buffer, len(products), line.changed, index)
         self.downstream: Buffer | None = None
         self.process_time = [
             Sampler(spec.process_for(p), streams(seed, spec.name, "process", p)) for p in products
@@ -260,8 +274,11 @@ class StationSim:
     def decide(self, machine: Machine) -> int | simpy.Event:
         if self.decider is not None:
             return self.decider(self, machine)
-        req = Request(self, machine, self.line.env.event(), self.line.env.now)
+        line = self.line
+        req = Request(self, machine, line.env.event(), line.env.now)
         self.pending.append(req)
+        line.n_pending += 1
+        line.changed[self.index] = True
         return req.event
 
 
@@ -306,7 +323,13 @@ class Line:
         self._wip_since = 0.0
         self._next_id = 0
         self._exit_ev: simpy.Event | None = None
+        # per station: has anything an observer reads (buffer contents, machine states, wear
+        # age, pending requests) changed since the observer last cleared the flag? Lets the
+        # environment rebuild only the observation rows that changed.
+        self.changed = [True] * len(scenario.stations)
+        self.n_pending = 0  # requests parked in all stations' `pending`
         self.stations = [StationSim(self, i, s, seed) for i, s in enumerate(scenario.stations)]
+        self._shared_buffers = [st for st in self.stations if st.spec.machines > 1]
         for up, down in zip(self.stations, self.stations[1:], strict=False):
             up.downstream = down.buffer
         for i, st in enumerate(self.stations):
@@ -398,27 +421,33 @@ class Line:
         """
         end = self.end if until is None else min(until, self.end)
         env = self.env
+        peek, step = env.peek, env.step
         while True:
             # settle everything due now first: answered requests must take their parts
             # before anyone looks at the buffers again
-            while env.peek() <= env.now:
-                env.step()
-            self._drop_stale()
-            if any(st.pending for st in self.stations):
-                return True
-            if env.peek() >= end:
+            now = env.now
+            while peek() <= now:
+                step()
+            if self.n_pending:
+                self._drop_stale()
+                if self.n_pending:
+                    return True
+            if peek() >= end:
                 if env.now < end:
                     env.run(until=end)
                 return False
-            env.step()
+            step()
 
     def _drop_stale(self) -> None:
-        for st in self.stations:
+        # only a sibling machine can take the part a request was made for
+        for st in self._shared_buffers:
             while st.pending and st.buffer.count == 0:
-                st.pending.popleft().event.succeed(actions.RECHECK)
+                self.answer(st.index, actions.RECHECK)
 
     def answer(self, station: int, action: int) -> None:
         """Answer the oldest pending request of a station with an action code."""
+        self.n_pending -= 1
+        self.changed[station] = True
         self.stations[station].pending.popleft().event.succeed(action)
 
     def flush_wip(self) -> None:
