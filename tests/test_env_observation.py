@@ -17,7 +17,6 @@ import pytest
 
 from factory_twin.env import INF_BUFFER_SCALE, LineEnv
 from factory_twin.scenario import Scenario, load_scenario
-from factory_twin.sim.line import STATES
 from tests.helpers import exp, line
 
 SCEN = Path(__file__).parents[1] / "scenarios"
