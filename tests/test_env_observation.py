@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import exp, line
 
 from factory_twin.env import INF_BUFFER_SCALE, LineEnv
 from factory_twin.scenario import Scenario, load_scenario
-from tests.helpers import exp, line
 
 SCEN = Path(__file__).parents[1] / "scenarios"
 
