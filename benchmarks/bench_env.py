@@ -116,8 +116,7 @@ def run_env_dict(sc: Scenario, seed: int, warmup: float, length: float) -> dict:
 
 def breakdown(sc: Scenario, seed: int, warmup: float, length: float) -> dict[str, float]:
     """Microseconds per env step spent in each part of `step_arrays` (plus the driver's
-    min-setup calls), from one run with timing wrappers on the instance's methods. Private
-    env methods are wrapped only when present (the env may be refactored)."""
+    min-setup calls), from one run with timing wrappers on the instance's methods."""
     pc = time.perf_counter
     spent: dict[str, float] = {}
 
@@ -138,10 +137,9 @@ def breakdown(sc: Scenario, seed: int, warmup: float, length: float) -> dict[str
     line = env.line
     line.advance = timed("simulation to the next decision (`Line.advance`)", line.advance)
     line.answer = timed("answering requests (`Line.answer`)", line.answer)
-    for attr, label in (("_observe", "observation + mask (`LineEnv._observe`)"),
-                        ("_reward", "reward (`LineEnv._reward`)")):  # fmt: skip
-        if hasattr(env, attr):
-            setattr(env, attr, timed(label, getattr(env, attr)))
+    observer = env._observer
+    observer.update = timed("observation + mask (`Observer.update`)", observer.update)
+    env._reward = timed("reward (`LineEnv._reward`)", env._reward)
     acts = np.zeros(env.n_agents, np.int64)
     choose = timed("min-setup choices (benchmark driver)", min_setup_actions)
     step = timed("total per step", env.step_arrays)

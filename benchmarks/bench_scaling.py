@@ -128,7 +128,7 @@ def fit(xs: list[float], ys: list[float]) -> tuple[float, float, float, float]:
 def _obs_share(sc: Scenario, length: float) -> float:
     """Share of an env step spent building observations (one wrapped, untimed run)."""
     parts = breakdown(sc, 0, WARMUP, min(length, 500.0))
-    obs = next((v for k, v in parts.items() if "_observe" in k), float("nan"))
+    obs = next((v for k, v in parts.items() if "Observer.update" in k), float("nan"))
     return obs / parts["total per step (incl. driver)"]
 
 

@@ -8,15 +8,7 @@ maintenance (see `sim.actions`); waiting is masked while the input buffer is ful
 stations share one team reward: the value of good parts out minus WIP, scrap and PM costs
 from the scenario's `costs`.
 
-Observation of a station (all in [0, 1] or close, same layout for every station), built
-around the machine that is asking (a station with several machines answers them one by one):
-  per product k: parts of k waiting (share of the buffer capacity), whether the asking machine
-  is set up for k, and the changeover it would need to run k next as setup / (setup + process
-  time), so "stay on the product you are set up for" is visible per action instead of having
-  to be inferred from an index; then buffer fill, the asking machine's wear age (relative to
-  mean time to failure; 0 for machines that never fail), upstream and downstream buffer fill,
-  and the share of the station's machines in each state. No clock: the line runs
-  indefinitely, and a policy that read the clock would not transfer to longer horizons.
+What a station observes, and how the observation is kept current, is in `observation`.
 The global state for the centralized critic is every station's observation concatenated.
 
 `step_arrays` is the array-level step used by training; `step` wraps it in PettingZoo's
@@ -25,26 +17,14 @@ dict API.
 
 from __future__ import annotations
 
-import math
-from array import array
-
 import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
+from factory_twin.observation import Observer, obs_dim
 from factory_twin.scenario import Scenario
 from factory_twin.sim import actions
-from factory_twin.sim.line import STATES, Line
-
-INF_BUFFER_SCALE = 20.0  # how many parts count as "full" for an infinite buffer in observations
-# machine-state shares of a one-machine station, ready to copy into an observation row
-_ONE_HOT_STATES = [
-    array("f", [float(s == t) for t in range(len(STATES))]) for s in range(len(STATES))
-]
-
-
-def obs_dim(n_products: int) -> int:
-    return 3 * n_products + 4 + len(STATES)
+from factory_twin.sim.line import Line
 
 
 class LineEnv(ParallelEnv):
@@ -71,28 +51,12 @@ class LineEnv(ParallelEnv):
         self._episode = 0
         self.last_seed = seed
         self.line: Line | None = None
-        self._obs = np.zeros((self.n_agents, self.obs_dim), dtype=np.float32)
-        self._mask = np.zeros((self.n_agents, self.n_actions), dtype=bool)
-        self._acting = np.zeros(self.n_agents, dtype=bool)
-        # flat views for fast scalar stores into the arrays above (see `_observe_station`)
-        self._obs_flat = memoryview(self._obs).cast("B").cast("f")
-        self._mask_flat = memoryview(self._mask).cast("B")
-        self._acting_flat = memoryview(self._acting).cast("B")
-        self._idle_mask = bytes([1] + [0] * (self.n_actions - 1))  # not asking: only "0"
-        self._acting_idx: list[int] = []
-        self._fill = [0.0] * self.n_agents  # buffer fill per station, as last observed
-        tail = 3 * self.n_products
-        self._up_slot = [i * self.obs_dim + tail + 2 for i in range(self.n_agents)]
-        self._down_slot = [i * self.obs_dim + tail + 3 for i in range(self.n_agents)]
+        self._observer = Observer(scenario)
+        self._obs, self._mask = self._observer.obs, self._observer.mask
+        self._acting = self._observer.acting
         costs = scenario.costs
         self._costs = (costs.good_unit, costs.scrap, costs.pm, costs.wip_per_minute)
         self._last_totals = (0, 0, 0, 0.0)
-        self._has_fast = [st.speed_modes.fast is not None for st in scenario.stations]
-        self._has_pm = [st.pm is not None for st in scenario.stations]
-        self._age_scale = [_age_scale(st) for st in scenario.stations]
-        self._switch = [_switch_costs(st, scenario.product_names) for st in scenario.stations]
-        self._blocks = [_product_blocks(sw) for sw in self._switch]
-        self._share = [1.0 / st.machines for st in scenario.stations]
         self._observation_space = spaces.Dict(
             {
                 "observation": spaces.Box(-1.0, 10.0, (self.obs_dim,), np.float32),
@@ -100,10 +64,6 @@ class LineEnv(ParallelEnv):
             }
         )
         self._action_space = spaces.Discrete(self.n_actions)
-        self._cap = [
-            float(st.buffer) if st.buffer is not None else INF_BUFFER_SCALE
-            for st in scenario.stations
-        ]
 
     # --- spaces (the same for every station, so a shared policy fits all) ------------------
     def observation_space(self, agent: str) -> spaces.Dict:
@@ -135,21 +95,21 @@ class LineEnv(ParallelEnv):
         self._last_totals = (0, 0, 0, 0.0)
         self.agents = list(self.possible_agents)
         self._running = self.line.advance()
-        self._observe_all()
+        self._observer.attach(self.line)
         return self._obs, self._mask, self._acting
 
     def step_arrays(self, acts) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, bool]:
         """Apply the acting stations' actions, run to the next decision; returns
         (obs, mask, acting, team reward, episode over). Masked actions fall back to waiting."""
-        line, mask, width = self.line, self._mask_flat, self.n_actions
-        for i in self._acting_idx:
+        line, mask, width = self.line, self._observer.mask_flat, self.n_actions
+        for i in self._observer.acting_stations:
             a = int(acts[i])
             if not mask[i * width + a]:
                 a = actions.WAIT
             line.answer(i, a)
         self._running = line.advance()
         reward = self._reward()
-        self._observe()
+        self._observer.update()
         return self._obs, self._mask, self._acting, reward, not self._running
 
     def _reward(self) -> float:
@@ -167,78 +127,10 @@ class LineEnv(ParallelEnv):
             - wip_cost * (now[3] - last[3])
         )
 
-    def _observe_all(self) -> None:
-        """Build every row from scratch (a new line: every station is flagged changed), with
-        the first station's upstream feature, which no buffer change ever rewrites."""
-        self._obs.fill(0.0)
-        source_full = self.scenario.source.kind == "saturated"
-        self._obs[0, 3 * self.n_products + 2] = 1.0 if source_full else 0.0
-        self._observe()
-
-    def _observe(self) -> None:
-        """Rebuild the rows of stations the line flagged as changed (a step usually touches
-        about half of them), then the neighbour buffer features those changes affect."""
-        changed, n = self.line.changed, self.n_agents
-        touched = [i for i, c in enumerate(changed) if c]
-        for i in touched:
-            changed[i] = False
-            self._observe_station(i)
-        obs, fill, up, down = self._obs_flat, self._fill, self._up_slot, self._down_slot
-        for i in touched:
-            if i > 0:
-                obs[down[i - 1]] = fill[i]
-            if i + 1 < n:
-                obs[up[i + 1]] = fill[i]
-        self._acting_idx = [i for i, st in enumerate(self.line.stations) if st.pending]
-
-    def _observe_station(self, i: int) -> None:
-        """Station i's own features, action mask and acting flag (see the module docstring).
-        It runs for a few stations at every decision, so it writes through flat memoryviews
-        of the arrays (a third of the cost of numpy item assignment) and copies precomputed
-        per-product blocks instead of computing setup features."""
-        st, P, obs = self.line.stations[i], self.n_products, self._obs_flat
-        base, cap = i * self.obs_dim, self._cap[i]
-        tail = base + 3 * P
-        queues, pending = st.buffer.queues, st.pending
-        asking = pending[0].machine if pending else st.machines[0]
-        block = self._blocks[i][asking.last_product]
-        for k in range(P):
-            block[3 * k] = len(queues[k]) / cap
-        obs[base:tail] = array("f", block)
-        machines = st.machines
-        if len(machines) == 1:
-            obs[tail + 4 : tail + 4 + len(STATES)] = _ONE_HOT_STATES[machines[0].state]
-        else:
-            states = [0.0] * len(STATES)
-            share = self._share[i]
-            for m in machines:
-                states[m.state] += share
-            obs[tail + 4 : tail + 4 + len(STATES)] = array("f", states)
-        fill = self._fill[i] = st.buffer.count / cap
-        obs[tail] = fill
-        obs[tail + 1] = min(asking.age / self._age_scale[i], 3.0)
-        mask, width = self._mask_flat, self.n_actions
-        row = i * width
-        if not pending:
-            mask[row : row + width] = self._idle_mask
-            self._acting_flat[i] = 0
-            return
-        self._acting_flat[i] = 1
-        # waiting is offered only while something can still arrive: with a full input buffer
-        # it can only idle the machine, and a policy that prefers it there (say, holding out
-        # for the product it is set up for) would stall the line
-        mask[row] = st.buffer.count < st.buffer.capacity
-        fast = self._has_fast[i]
-        for k in range(P):
-            waiting = len(queues[k]) > 0
-            mask[row + 1 + 2 * k] = waiting
-            mask[row + 2 + 2 * k] = waiting and fast
-        mask[row + 1 + 2 * P] = self._has_pm[i]
-
     @property
     def acting_stations(self) -> list[int]:
         """Indices of the stations that must act at this step (the True entries of `acting`)."""
-        return self._acting_idx
+        return self._observer.acting_stations
 
     @property
     def episode_counter(self) -> tuple[int, int]:
@@ -289,42 +181,3 @@ class LineEnv(ParallelEnv):
 
     def close(self) -> None:
         self.line = None
-
-
-def _age_scale(station) -> float:
-    """Wear age is shown relative to the mean time to failure. A machine that never fails shows
-    0: its age predicts nothing, and a clock that only grows would tell a shared policy which
-    station it is through a feature that carries no decision-relevant information."""
-    if station.failure is None:
-        return math.inf
-    mean = float(station.failure.ttf.mean)
-    return mean if mean > 0 and math.isfinite(mean) else math.inf
-
-
-def _product_blocks(switch: list[list[float]]) -> list[list[float]]:
-    """Per last product (index -1: none yet), the station's per-product observation block
-    [waiting, set up for k, changeover to k] * P with the waiting slots left to fill in."""
-    n = len(switch)
-    blocks = []
-    for last in [*range(n), -1]:
-        block = [0.0] * (3 * n)
-        for k in range(n):
-            block[3 * k + 1] = 1.0 if k == last else 0.0
-            block[3 * k + 2] = switch[last][k] if last >= 0 else 0.0
-        blocks.append(block)
-    return blocks
-
-
-def _switch_costs(station, products: list[str]) -> list[list[float]]:
-    """[from][to] changeover cost as setup / (setup + mean process time of `to`): 0 without a
-    changeover, towards 1 when the setup dwarfs the part's own processing."""
-    pairs = station.setup.pairs() if station.setup else {}
-    out = []
-    for a in products:
-        row = []
-        for b in products:
-            setup = pairs.get((a, b), 0.0)
-            proc = float(station.process_for(b).mean)
-            row.append(setup / (setup + proc) if setup > 0 else 0.0)
-        out.append(row)
-    return out

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from helpers import exp, line
 
-from factory_twin.env import INF_BUFFER_SCALE, LineEnv
+from factory_twin.env import LineEnv
+from factory_twin.observation import INF_BUFFER_SCALE
 from factory_twin.scenario import Scenario, load_scenario
 
 SCEN = Path(__file__).parents[1] / "scenarios"

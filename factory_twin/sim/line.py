@@ -40,7 +40,7 @@ class Part:
 class Buffer:
     """A station's input buffer: one FIFO queue per product, a capacity, and one-shot events
     that wake whoever waits for items or for space. Every add and take raises the station's
-    flag in `changed` (see `Line.changed`)."""
+    flag in `changed` (`Line.buffers_changed`)."""
 
     def __init__(
         self,
@@ -147,10 +147,10 @@ class Machine:
         if now > start:
             self.time_in[self.state] += now - start
         self.state, self.since = new, now
-        self.line.changed[self.station.index] = True
+        self.line.machines_changed[self.station.index] = True
 
     def _renew(self) -> None:
-        self.line.changed[self.station.index] = True
+        self.line.machines_changed[self.station.index] = True
         self.age = 0.0
         ttf = self.station.ttf
         self.fail_age = ttf() if ttf is not None else math.inf
@@ -232,7 +232,7 @@ class Machine:
             if to_failure >= remaining:
                 yield self.env.timeout(remaining)
                 self.age += remaining * wear
-                self.line.changed[st.index] = True
+                self.line.machines_changed[st.index] = True
                 return
             yield self.env.timeout(to_failure)
             remaining -= to_failure
@@ -249,7 +249,7 @@ class StationSim:
     def __init__(self, line: Line, index: int, spec: Station, seed: int) -> None:
         self.line, self.index, self.spec, self.name = line, index, spec, spec.name
         products = line.scenario.product_names
-        self.buffer = Buffer(line.env, spec.buffer, len(products), line.changed, index)
+        self.buffer = Buffer(line.env, spec.buffer, len(products), line.buffers_changed, index)
         self.downstream: Buffer | None = None
         self.process_time = [
             Sampler(spec.process_for(p), streams(seed, spec.name, "process", p)) for p in products
@@ -278,7 +278,7 @@ class StationSim:
         req = Request(self, machine, line.env.event(), line.env.now)
         self.pending.append(req)
         line.n_pending += 1
-        line.changed[self.index] = True
+        line.machines_changed[self.index] = True
         return req.event
 
 
@@ -323,10 +323,11 @@ class Line:
         self._wip_since = 0.0
         self._next_id = 0
         self._exit_ev: simpy.Event | None = None
-        # per station: has anything an observer reads (buffer contents, machine states, wear
-        # age, pending requests) changed since the observer last cleared the flag? Lets the
-        # environment rebuild only the observation rows that changed.
-        self.changed = [True] * len(scenario.stations)
+        # per station: has anything an observer reads changed since it last cleared the flag?
+        # Buffer contents, and separately machine states, wear age and pending requests. Lets
+        # the environment rewrite only the observation features that changed.
+        self.buffers_changed = [True] * len(scenario.stations)
+        self.machines_changed = [True] * len(scenario.stations)
         self.n_pending = 0  # requests parked in all stations' `pending`
         self.stations = [StationSim(self, i, s, seed) for i, s in enumerate(scenario.stations)]
         self._shared_buffers = [st for st in self.stations if st.spec.machines > 1]
@@ -422,20 +423,22 @@ class Line:
         end = self.end if until is None else min(until, self.end)
         env = self.env
         peek, step = env.peek, env.step
+        now = env.now
         while True:
-            # settle everything due now first: answered requests must take their parts
-            # before anyone looks at the buffers again
-            now = env.now
-            while peek() <= now:
-                step()
-            if self.n_pending:
-                self._drop_stale()
+            t = peek()
+            if t > now:
+                # everything due now has settled (answered requests have taken their parts),
+                # so the buffers are what a decision should see
                 if self.n_pending:
-                    return True
-            if peek() >= end:
-                if env.now < end:
-                    env.run(until=end)
-                return False
+                    self._drop_stale()
+                    if self.n_pending:
+                        return True
+                    continue  # the dropped requests' re-checks are due now
+                if t >= end:
+                    if now < end:
+                        env.run(until=end)
+                    return False
+                now = t
             step()
 
     def _drop_stale(self) -> None:
@@ -447,7 +450,7 @@ class Line:
     def answer(self, station: int, action: int) -> None:
         """Answer the oldest pending request of a station with an action code."""
         self.n_pending -= 1
-        self.changed[station] = True
+        self.machines_changed[station] = True
         self.stations[station].pending.popleft().event.succeed(action)
 
     def flush_wip(self) -> None:

@@ -1,0 +1,188 @@
+"""What each station sees, and the code that keeps it current as the line runs.
+
+Observation of a station (all in [0, 1] or close, same layout for every station), built
+around the machine that is asking (a station with several machines answers them one by one):
+  per product k: parts of k waiting (share of the buffer capacity), whether the asking machine
+  is set up for k, and the changeover it would need to run k next as setup / (setup + process
+  time), so "stay on the product you are set up for" is visible per action instead of having
+  to be inferred from an index; then buffer fill, the asking machine's wear age (relative to
+  mean time to failure; 0 for machines that never fail), upstream and downstream buffer fill,
+  and the share of the station's machines in each state. No clock: the line runs
+  indefinitely, and a policy that read the clock would not transfer to longer horizons.
+
+The action mask offers what is possible to the stations that are asking (see `sim.actions`)
+and only action 0 to the others.
+
+Speed matters here: the observation is refreshed at every decision of every episode of
+training. The line flags the stations whose buffer changed and, separately, those whose machines or
+requests changed (`Line.buffers_changed`, `Line.machines_changed`); only those features are
+rewritten, by writer closures bound to each station's slots, storing through flat
+memoryviews of the numpy arrays (a third of the cost of numpy item assignment).
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Callable
+
+import numpy as np
+
+from factory_twin.scenario import Scenario, Station
+from factory_twin.sim import actions
+from factory_twin.sim.line import STATES, Line, StationSim
+
+INF_BUFFER_SCALE = 20.0  # how many parts count as "full" for an infinite buffer
+N_STATES = len(STATES)
+# machine-state shares of a one-machine station, ready to copy into a row
+_ONE_HOT_STATES = [array("f", [float(s == t) for t in range(N_STATES)]) for s in range(N_STATES)]
+
+
+def obs_dim(n_products: int) -> int:
+    return 3 * n_products + 4 + N_STATES
+
+
+class Observer:
+    """The (stations x features) observations, action masks and acting flags of one line.
+
+    `attach` binds a new line (each episode) and builds every row; `update` rewrites the rows
+    of stations flagged as changed since the last call. The arrays are reused: callers that
+    keep them across steps must copy."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self.n_products = len(scenario.products)
+        self.n_stations = len(scenario.stations)
+        self.dim = obs_dim(self.n_products)
+        self.n_actions = actions.n_actions(self.n_products)
+        self.obs = np.zeros((self.n_stations, self.dim), dtype=np.float32)
+        self.mask = np.zeros((self.n_stations, self.n_actions), dtype=bool)
+        self.acting = np.zeros(self.n_stations, dtype=bool)
+        self.acting_stations: list[int] = []  # indices of the True entries of `acting`
+        self.mask_flat = memoryview(self.mask).cast("B")  # read by the env's action check
+        self._line: Line | None = None
+        self._writers: list[tuple[Callable[[], None], ...]] = []
+
+    def attach(self, line: Line) -> None:
+        self._line = line
+        self._writers = [self._row_writers(i, st) for i, st in enumerate(line.stations)]
+        self.obs.fill(0.0)
+        # the first station's upstream slot: no buffer change ever rewrites it
+        saturated = self.scenario.source.kind == "saturated"
+        self.obs[0, 3 * self.n_products + 2] = 1.0 if saturated else 0.0
+        line.machines_changed[:] = [True] * self.n_stations
+        self.update()
+
+    def update(self) -> None:
+        line, writers = self._line, self._writers
+        buffers, machines = line.buffers_changed, line.machines_changed
+        for i, flagged in enumerate(machines):
+            if flagged:
+                machines[i] = buffers[i] = False
+                writers[i][0]()
+            elif buffers[i]:
+                buffers[i] = False
+                writers[i][1]()
+        self.acting_stations = [i for i, st in enumerate(line.stations) if st.pending]
+
+    def _row_writers(self, i: int, st: StationSim) -> tuple[Callable[[], None], ...]:
+        """Two functions that rewrite station i's features: all of them (after a machine or
+        request changed), or only what its buffer contents drive (after a part came or went):
+        waiting counts, fill, the neighbour slots that show this fill in the rows before and
+        after it, and the process actions of the mask."""
+        spec: Station = st.spec
+        P, n, dim, width = self.n_products, self.n_stations, self.dim, self.n_actions
+        obs = memoryview(self.obs).cast("B").cast("f")
+        mask, acting = self.mask_flat, memoryview(self.acting).cast("B")
+        base = i * dim
+        tail = base + 3 * P
+        up_of_next = (i + 1) * dim + 3 * P + 2 if i + 1 < n else None
+        down_of_prev = (i - 1) * dim + 3 * P + 3 if i > 0 else None
+        buffer, queues, pending, machines = st.buffer, st.buffer.queues, st.pending, st.machines
+        cap = float(spec.buffer) if spec.buffer is not None else INF_BUFFER_SCALE
+        age_scale = _age_scale(spec)
+        blocks = _product_blocks(_switch_costs(spec, self.scenario.product_names))
+        share = 1.0 / len(machines)
+        mrow = i * width
+        idle = bytes([1] + [0] * (width - 1))  # not asking: only action 0
+        fast, pm = spec.speed_modes.fast is not None, spec.pm is not None
+
+        def write_buffer() -> None:
+            for k in range(P):
+                obs[base + 3 * k] = len(queues[k]) / cap
+            fill = buffer.count / cap
+            obs[tail] = fill
+            if up_of_next is not None:
+                obs[up_of_next] = fill
+            if down_of_prev is not None:
+                obs[down_of_prev] = fill
+            if pending:
+                # waiting is offered only while something can still arrive: with a full
+                # input buffer it can only idle the machine, and a policy that prefers it
+                # there (say, holding out for the product it is set up for) would stall
+                # the line
+                mask[mrow] = buffer.count < buffer.capacity
+                for k in range(P):
+                    waiting = len(queues[k]) > 0
+                    mask[mrow + 1 + 2 * k] = waiting
+                    mask[mrow + 2 + 2 * k] = waiting and fast
+
+        def write_all() -> None:
+            asking = pending[0].machine if pending else machines[0]
+            obs[base:tail] = blocks[asking.last_product]  # waiting counts: write_buffer
+            obs[tail + 1] = min(asking.age / age_scale, 3.0)
+            if share == 1.0:
+                obs[tail + 4 : tail + 4 + N_STATES] = _ONE_HOT_STATES[machines[0].state]
+            else:
+                states = [0.0] * N_STATES
+                for m in machines:
+                    states[m.state] += share
+                obs[tail + 4 : tail + 4 + N_STATES] = array("f", states)
+            if pending:
+                acting[i] = 1
+                mask[mrow + 1 + 2 * P] = pm
+            else:
+                acting[i] = 0
+                mask[mrow : mrow + width] = idle
+            write_buffer()
+
+        return write_all, write_buffer
+
+
+def _age_scale(station: Station) -> float:
+    """Wear age is shown relative to the mean time to failure. A machine that never fails shows
+    0: its age predicts nothing, and a clock that only grows would tell a shared policy which
+    station it is through a feature that carries no decision-relevant information."""
+    if station.failure is None:
+        return math.inf
+    mean = float(station.failure.ttf.mean)
+    return mean if mean > 0 and math.isfinite(mean) else math.inf
+
+
+def _product_blocks(switch: list[list[float]]) -> list[array]:
+    """Per last product (the last entry, index -1, for "none yet"), the station's per-product
+    block [waiting, set up for k, changeover to k] * P, with the waiting slots left at 0."""
+    n = len(switch)
+    blocks = []
+    for last in [*range(n), -1]:
+        block = [0.0] * (3 * n)
+        for k in range(n):
+            block[3 * k + 1] = 1.0 if k == last else 0.0
+            block[3 * k + 2] = switch[last][k] if last >= 0 else 0.0
+        blocks.append(array("f", block))
+    return blocks
+
+
+def _switch_costs(station: Station, products: list[str]) -> list[list[float]]:
+    """[from][to] changeover cost as setup / (setup + mean process time of `to`): 0 without a
+    changeover, towards 1 when the setup dwarfs the part's own processing."""
+    pairs = station.setup.pairs() if station.setup else {}
+    out = []
+    for a in products:
+        row = []
+        for b in products:
+            setup = pairs.get((a, b), 0.0)
+            proc = float(station.process_for(b).mean)
+            row.append(setup / (setup + proc) if setup > 0 else 0.0)
+        out.append(row)
+    return out
