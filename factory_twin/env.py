@@ -21,7 +21,7 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from factory_twin.observation import Observer, obs_dim
+from factory_twin.observation import Arrays, Observer, obs_dim
 from factory_twin.scenario import Scenario
 from factory_twin.sim import actions
 from factory_twin.sim.line import Line
@@ -36,7 +36,10 @@ class LineEnv(ParallelEnv):
         episode_minutes: float = 480.0,
         seed: int = 0,
         warmup: float = 0.0,
+        out: Arrays | None = None,
     ) -> None:
+        """`out`: optional (obs [N, D], mask [N, A], acting [N]) arrays for the env to keep
+        its observations in, e.g. slices of a trainer's [envs, N, ...] batch (no copies)."""
         self.scenario = scenario
         self.episode_minutes = episode_minutes
         self.warmup = warmup
@@ -51,7 +54,7 @@ class LineEnv(ParallelEnv):
         self._episode = 0
         self.last_seed = seed
         self.line: Line | None = None
-        self._observer = Observer(scenario)
+        self._observer = Observer(scenario, out)
         self._obs, self._mask = self._observer.obs, self._observer.mask
         self._acting = self._observer.acting
         costs = scenario.costs

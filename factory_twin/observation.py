@@ -42,22 +42,32 @@ def obs_dim(n_products: int) -> int:
     return 3 * n_products + 4 + N_STATES
 
 
+Arrays = tuple[np.ndarray, np.ndarray, np.ndarray]  # observations, action masks, acting flags
+
+
 class Observer:
     """The (stations x features) observations, action masks and acting flags of one line.
 
     `attach` binds a new line (each episode) and builds every row; `update` rewrites the rows
     of stations flagged as changed since the last call. The arrays are reused: callers that
-    keep them across steps must copy."""
+    keep them across steps must copy. `out` lets a caller that batches several lines hand in
+    slices of its own arrays, so that nothing needs copying at all."""
 
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, out: Arrays | None = None) -> None:
         self.scenario = scenario
         self.n_products = len(scenario.products)
         self.n_stations = len(scenario.stations)
         self.dim = obs_dim(self.n_products)
         self.n_actions = actions.n_actions(self.n_products)
-        self.obs = np.zeros((self.n_stations, self.dim), dtype=np.float32)
-        self.mask = np.zeros((self.n_stations, self.n_actions), dtype=bool)
-        self.acting = np.zeros(self.n_stations, dtype=bool)
+        n = self.n_stations
+        if out is None:
+            out = (
+                np.zeros((n, self.dim), dtype=np.float32),
+                np.zeros((n, self.n_actions), dtype=bool),
+                np.zeros(n, dtype=bool),
+            )
+        _check_out(out, ((n, self.dim), (n, self.n_actions), (n,)))
+        self.obs, self.mask, self.acting = out
         self.acting_stations: list[int] = []  # indices of the True entries of `acting`
         self.mask_flat = memoryview(self.mask).cast("B")  # read by the env's action check
         self._line: Line | None = None
@@ -147,6 +157,15 @@ class Observer:
             write_buffer()
 
         return write_all, write_buffer
+
+
+def _check_out(out: Arrays, shapes: tuple[tuple[int, ...], ...]) -> None:
+    for array_, shape, dtype in zip(out, shapes, (np.float32, np.bool_, np.bool_), strict=True):
+        if array_.shape != shape or array_.dtype != dtype or not array_.flags.c_contiguous:
+            raise ValueError(
+                f"observer arrays must be C-contiguous {shapes} of float32, bool, bool; got "
+                f"{array_.shape} {array_.dtype}"
+            )
 
 
 def _age_scale(station: Station) -> float:

@@ -113,12 +113,23 @@ class MAPPO:
         torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
         self.scenario, self.cfg = scenario, cfg
+        probe = LineEnv(scenario)
+        self.n_agents, self.obs_dim, self.n_actions = probe.n_agents, probe.obs_dim, probe.n_actions
+        E, N = cfg.n_envs, self.n_agents
+        # every env keeps its observations in its own slice of these: no copies per step
+        self.obs = np.zeros((E, N, self.obs_dim), np.float32)
+        self.mask = np.zeros((E, N, self.n_actions), bool)
+        self.acting = np.zeros((E, N), bool)
         self.envs = [
-            LineEnv(scenario, cfg.episode_minutes, seed=cfg.seed * 1000 + e)
-            for e in range(cfg.n_envs)
+            LineEnv(
+                scenario,
+                cfg.episode_minutes,
+                seed=cfg.seed * 1000 + e,
+                out=(self.obs[e], self.mask[e], self.acting[e]),
+            )
+            for e in range(E)
         ]
         env = self.envs[0]
-        self.n_agents, self.obs_dim, self.n_actions = env.n_agents, env.obs_dim, env.n_actions
         self.actor = Actor(
             ActorConfig(
                 obs_dim=env.obs_dim,
@@ -147,7 +158,8 @@ class MAPPO:
         # the log uses it to store every episode's KPIs
         self.on_episode: Callable[[LineEnv, float], None] | None = None
         self.episodes_logged = 0
-        self._ep_return = np.zeros(cfg.n_envs)
+        self._ep_return = [0.0] * cfg.n_envs
+        self._clock = [0.0] * cfg.n_envs  # each env's simulated time after its last step
         self._started = False
 
     # --- optimiser and phases ------------------------------------------------------------
@@ -194,15 +206,9 @@ class MAPPO:
 
     # --- rollout -------------------------------------------------------------------------
     def _reset_all(self) -> None:
-        E, N = self.cfg.n_envs, self.n_agents
-        self.obs = np.zeros((E, N, self.obs_dim), np.float32)
-        self.mask = np.zeros((E, N, self.n_actions), bool)
-        self.acting = np.zeros((E, N), bool)
-        self.clock = np.zeros(E)
         for e, env in enumerate(self.envs):
-            o, m, a = env.reset_arrays()
-            self.obs[e], self.mask[e], self.acting[e] = o, m, a
-            self.clock[e] = env.now
+            env.reset_arrays()  # writes into self.obs[e], self.mask[e], self.acting[e]
+            self._clock[e] = env.now
         self._started = True
 
     @torch.inference_mode()
@@ -224,25 +230,28 @@ class MAPPO:
             "dones": np.zeros((T, E), bool),
             "final_obs": np.zeros((T, E, N, self.obs_dim), np.float32),
         }
+        clock, ep_return = self._clock, self._ep_return
         for t in range(T):
             buf["obs"][t], buf["mask"][t], buf["acting"][t] = self.obs, self.mask, self.acting
             choice = act(self.actor, self.obs, self.mask, generator=self.generator)
             buf["actions"][t], buf["logp"][t] = choice.actions.numpy(), choice.logp.numpy()
             act_np = buf["actions"][t]
+            rewards, minutes, dones = [0.0] * E, [0.0] * E, [False] * E
             for e, env in enumerate(self.envs):
-                o, m, a, r, done = env.step_arrays(act_np[e])
-                buf["rewards"][t, e], buf["dones"][t, e] = r, done
-                buf["minutes"][t, e] = env.now - self.clock[e]
-                self._ep_return[e] += r
+                _, _, _, r, done = env.step_arrays(act_np[e])  # updates self.obs[e] etc.
+                now = env.now
+                rewards[e], minutes[e], dones[e] = r, now - clock[e], done
+                clock[e] = now
+                ep_return[e] += r
                 if done:
-                    buf["final_obs"][t, e] = o
-                    self.finished_returns.append(float(self._ep_return[e]))
+                    buf["final_obs"][t, e] = self.obs[e]
+                    self.finished_returns.append(ep_return[e])
                     if self.on_episode is not None:
-                        self.on_episode(env, float(self._ep_return[e]))
-                    self._ep_return[e] = 0.0
-                    o, m, a = env.reset_arrays()
-                self.obs[e], self.mask[e], self.acting[e] = o, m, a
-                self.clock[e] = env.now
+                        self.on_episode(env, ep_return[e])
+                    ep_return[e] = 0.0
+                    env.reset_arrays()
+                    clock[e] = env.now
+            buf["rewards"][t], buf["minutes"][t], buf["dones"][t] = rewards, minutes, dones
         self.steps += T * E
         if not np.isfinite(buf["obs"]).all() or not np.isfinite(buf["rewards"]).all():
             raise TrainingError("non-finite observation or reward from the simulator")
