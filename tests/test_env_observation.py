@@ -102,3 +102,24 @@ def test_incremental_observation_equals_one_built_from_scratch(case):
             steps += 1
         np.testing.assert_allclose(obs, from_scratch(env)[0], atol=1e-6)
     assert steps > 500
+
+
+def test_env_writes_into_arrays_it_is_given_and_refuses_wrong_ones():
+    sc = load_scenario(SCEN / "smt.yaml")
+    probe = LineEnv(sc)
+    N, D, A = probe.n_agents, probe.obs_dim, probe.n_actions
+    obs, mask, acting = (
+        np.zeros((2, N, D), np.float32),
+        np.zeros((2, N, A), bool),
+        np.zeros((2, N), bool),
+    )
+    env = LineEnv(sc, episode_minutes=60.0, out=(obs[1], mask[1], acting[1]))
+    o, m, a = env.reset_arrays(3)
+    assert np.shares_memory(o, obs) and np.shares_memory(m, mask) and np.shares_memory(a, acting)
+    assert obs[1].any() and not obs[0].any() and acting[1].any()
+    env.step_arrays(np.zeros(N, np.int64))
+    np.testing.assert_allclose(obs[1], from_scratch(env)[0], atol=1e-6)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        LineEnv(sc, out=(obs[1].astype(np.float64), mask[1], acting[1]))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        LineEnv(sc, out=(obs[:, 0], mask[1], acting[1]))  # [2, D]: wrong shape
