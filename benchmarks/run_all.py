@@ -21,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 
-ORDER = ("sim", "env", "rollout", "scaling", "sweep", "lora", "viz")  # others follow, sorted
+ORDER = ("sim", "env", "rollout", "scaling", "sweep", "lora", "viz", "end_to_end")
 
 
 def scripts() -> list[Path]:

@@ -1,6 +1,6 @@
-"""Smoke tests: the simulation/env/rollout/scaling/sweep benchmarks run at tiny sizes and print
-their ratio lines; `run_all.py` knows every benchmark; sweeps give the same KPIs for any
-number of workers and log one run with an episode per seed."""
+"""Smoke tests: the simulation/env/rollout/scaling/sweep/end-to-end benchmarks run at tiny
+sizes and print their ratio lines; `run_all.py` knows every benchmark; sweeps give the same
+KPIs for any number of workers and log one run with an episode per seed."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ EXPECTED = {
         rf"^slope env us/part per station = {NUM} \(exponent {NUM}\)$",
     ],
     "bench_sweep.py": [rf"^ratio speedup workers=2/workers=1 = {NUM}x$"],
+    "bench_end_to_end.py": [rf"^ratio end-to-end wall/budget = {NUM}x$"],
 }
 
 
