@@ -71,11 +71,11 @@ class Observer:
         self.acting_stations: list[int] = []  # indices of the True entries of `acting`
         self.mask_flat = memoryview(self.mask).cast("B")  # read by the env's action check
         self._line: Line | None = None
-        self._writers: list[tuple[Callable[[], None], ...]] = []
+        self._writers: list[Callable[[bool], None]] = []
 
     def attach(self, line: Line) -> None:
         self._line = line
-        self._writers = [self._row_writers(i, st) for i, st in enumerate(line.stations)]
+        self._writers = [self._row_writer(i, st) for i, st in enumerate(line.stations)]
         self.obs.fill(0.0)
         # the first station's upstream slot: no buffer change ever rewrites it
         saturated = self.scenario.source.kind == "saturated"
@@ -89,17 +89,17 @@ class Observer:
         for i, flagged in enumerate(machines):
             if flagged:
                 machines[i] = buffers[i] = False
-                writers[i][0]()
+                writers[i](True)
             elif buffers[i]:
                 buffers[i] = False
-                writers[i][1]()
+                writers[i](False)
         self.acting_stations = [i for i, st in enumerate(line.stations) if st.pending]
 
-    def _row_writers(self, i: int, st: StationSim) -> tuple[Callable[[], None], ...]:
-        """Two functions that rewrite station i's features: all of them (after a machine or
-        request changed), or only what its buffer contents drive (after a part came or went):
-        waiting counts, fill, the neighbour slots that show this fill in the rows before and
-        after it, and the process actions of the mask."""
+    def _row_writer(self, i: int, st: StationSim) -> Callable[[bool], None]:
+        """A function that rewrites station i's features: all of them (`full`, after a machine
+        or request changed), or only those its buffer contents drive (after a part came or
+        went): waiting counts, fill, the neighbour slots that show this fill in the rows
+        before and after it, and the process actions of the mask."""
         spec: Station = st.spec
         P, n, dim, width = self.n_products, self.n_stations, self.dim, self.n_actions
         obs = memoryview(self.obs).cast("B").cast("f")
@@ -111,14 +111,34 @@ class Observer:
         buffer, queues, pending, machines = st.buffer, st.buffer.queues, st.pending, st.machines
         cap = float(spec.buffer) if spec.buffer is not None else INF_BUFFER_SCALE
         age_scale = _age_scale(spec)
+        wears = math.isfinite(age_scale)  # else the age feature stays 0
         blocks = _product_blocks(_switch_costs(spec, self.scenario.product_names))
         share = 1.0 / len(machines)
         mrow = i * width
         idle = bytes([1] + [0] * (width - 1))  # not asking: only action 0
         fast, pm = spec.speed_modes.fast is not None, spec.pm is not None
+        products = range(P)
 
-        def write_buffer() -> None:
-            for k in range(P):
+        def write(full: bool) -> None:
+            if full:
+                asking = pending[0].machine if pending else machines[0]
+                obs[base:tail] = blocks[asking.last_product]  # waiting counts follow below
+                if wears:
+                    obs[tail + 1] = min(asking.age / age_scale, 3.0)
+                if share == 1.0:
+                    obs[tail + 4 : tail + 4 + N_STATES] = _ONE_HOT_STATES[machines[0].state]
+                else:
+                    states = [0.0] * N_STATES
+                    for m in machines:
+                        states[m.state] += share
+                    obs[tail + 4 : tail + 4 + N_STATES] = array("f", states)
+                if pending:
+                    acting[i] = 1
+                    mask[mrow + 1 + 2 * P] = pm
+                else:
+                    acting[i] = 0
+                    mask[mrow : mrow + width] = idle
+            for k in products:
                 obs[base + 3 * k] = len(queues[k]) / cap
             fill = buffer.count / cap
             obs[tail] = fill
@@ -132,31 +152,12 @@ class Observer:
                 # there (say, holding out for the product it is set up for) would stall
                 # the line
                 mask[mrow] = buffer.count < buffer.capacity
-                for k in range(P):
+                for k in products:
                     waiting = len(queues[k]) > 0
                     mask[mrow + 1 + 2 * k] = waiting
                     mask[mrow + 2 + 2 * k] = waiting and fast
 
-        def write_all() -> None:
-            asking = pending[0].machine if pending else machines[0]
-            obs[base:tail] = blocks[asking.last_product]  # waiting counts: write_buffer
-            obs[tail + 1] = min(asking.age / age_scale, 3.0)
-            if share == 1.0:
-                obs[tail + 4 : tail + 4 + N_STATES] = _ONE_HOT_STATES[machines[0].state]
-            else:
-                states = [0.0] * N_STATES
-                for m in machines:
-                    states[m.state] += share
-                obs[tail + 4 : tail + 4 + N_STATES] = array("f", states)
-            if pending:
-                acting[i] = 1
-                mask[mrow + 1 + 2 * P] = pm
-            else:
-                acting[i] = 0
-                mask[mrow : mrow + width] = idle
-            write_buffer()
-
-        return write_all, write_buffer
+        return write
 
 
 def _check_out(out: Arrays, shapes: tuple[tuple[int, ...], ...]) -> None:
