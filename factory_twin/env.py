@@ -104,30 +104,32 @@ class LineEnv(ParallelEnv):
     def step_arrays(self, acts) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, bool]:
         """Apply the acting stations' actions, run to the next decision; returns
         (obs, mask, acting, team reward, episode over). Masked actions fall back to waiting."""
-        line, mask, width = self.line, self._observer.mask_flat, self.n_actions
-        for i in self._observer.acting_stations:
+        line, observer, width = self.line, self._observer, self.n_actions
+        mask = observer.mask_flat
+        for i in observer.acting_stations:
             a = int(acts[i])
             if not mask[i * width + a]:
                 a = actions.WAIT
             line.answer(i, a)
-        self._running = line.advance()
+        self._running = running = line.advance()
         reward = self._reward()
-        self._observer.update()
-        return self._obs, self._mask, self._acting, reward, not self._running
+        observer.update()
+        return self._obs, self._mask, self._acting, reward, not running
 
     def _reward(self) -> float:
+        """Team reward since the last call: good parts, scrap, PM and WIP time, at their costs."""
         line = self.line
         line.flush_wip()
         t = line.totals
-        now = (t.good, t.scrapped, line.pm_count, t.wip_area)
-        last = self._last_totals
-        self._last_totals = now
-        good, scrap, pm, wip_cost = self._costs
+        good, scrap, pm, wip = t.good, t.scrapped, line.pm_count, t.wip_area
+        last_good, last_scrap, last_pm, last_wip = self._last_totals
+        self._last_totals = (good, scrap, pm, wip)
+        c_good, c_scrap, c_pm, c_wip = self._costs
         return (
-            good * (now[0] - last[0])
-            - scrap * (now[1] - last[1])
-            - pm * (now[2] - last[2])
-            - wip_cost * (now[3] - last[3])
+            c_good * (good - last_good)
+            - c_scrap * (scrap - last_scrap)
+            - c_pm * (pm - last_pm)
+            - c_wip * (wip - last_wip)
         )
 
     @property

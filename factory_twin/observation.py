@@ -34,8 +34,7 @@ from factory_twin.sim.line import STATES, Line, StationSim
 
 INF_BUFFER_SCALE = 20.0  # how many parts count as "full" for an infinite buffer
 N_STATES = len(STATES)
-# machine-state shares of a one-machine station, ready to copy into a row
-_ONE_HOT_STATES = [array("f", [float(s == t) for t in range(N_STATES)]) for s in range(N_STATES)]
+assert N_STATES <= 8  # machine-state combinations are keyed as base-8 numbers (_StateRows)
 
 
 def obs_dim(n_products: int) -> int:
@@ -71,7 +70,7 @@ class Observer:
         self.acting_stations: list[int] = []  # indices of the True entries of `acting`
         self.mask_flat = memoryview(self.mask).cast("B")  # read by the env's action check
         self._line: Line | None = None
-        self._writers: list[Callable[[bool], None]] = []
+        self._writers: list[Callable[[bool, bool], None]] = []
 
     def attach(self, line: Line) -> None:
         self._line = line
@@ -88,18 +87,20 @@ class Observer:
         buffers, machines = line.buffers_changed, line.machines_changed
         for i, flagged in enumerate(machines):
             if flagged:
-                machines[i] = buffers[i] = False
-                writers[i](True)
+                machines[i] = False
+                writers[i](True, buffers[i])
+                buffers[i] = False
             elif buffers[i]:
                 buffers[i] = False
-                writers[i](False)
+                writers[i](False, True)
         self.acting_stations = [i for i, st in enumerate(line.stations) if st.pending]
 
-    def _row_writer(self, i: int, st: StationSim) -> Callable[[bool], None]:
-        """A function that rewrites station i's features: all of them (`full`, after a machine
-        or request changed), or only those its buffer contents drive (after a part came or
-        went): waiting counts, fill, the neighbour slots that show this fill in the rows
-        before and after it, and the process actions of the mask."""
+    def _row_writer(self, i: int, st: StationSim) -> Callable[[bool, bool], None]:
+        """A function that rewrites station i's features after its machines or requests
+        changed (`machines`: asking machine, wear age, machine states, acting flag) and/or
+        its buffer changed (`buffer`: waiting counts, fill, the neighbour slots that show
+        this fill in the rows before and after it). The mask follows both. Parts that are
+        provably unchanged (same last product, same machine states) are not rewritten."""
         spec: Station = st.spec
         P, n, dim, width = self.n_products, self.n_stations, self.dim, self.n_actions
         obs = memoryview(self.obs).cast("B").cast("f")
@@ -113,39 +114,43 @@ class Observer:
         age_scale = _age_scale(spec)
         wears = math.isfinite(age_scale)  # else the age feature stays 0
         blocks = _product_blocks(_switch_costs(spec, self.scenario.product_names))
-        share = 1.0 / len(machines)
+        state_rows = _StateRows(len(machines))
         mrow = i * width
         idle = bytes([1] + [0] * (width - 1))  # not asking: only action 0
         fast, pm = spec.speed_modes.fast is not None, spec.pm is not None
         products = range(P)
+        shown_last: int | None = None  # last product of the block in the row
+        shown_states = -1  # key of the machine states shown in the row
 
-        def write(full: bool) -> None:
-            if full:
+        def write(machines_changed: bool, buffer_changed: bool) -> None:
+            nonlocal shown_last, shown_states
+            if machines_changed:
                 asking = pending[0].machine if pending else machines[0]
-                obs[base:tail] = blocks[asking.last_product]  # waiting counts follow below
+                if asking.last_product != shown_last:
+                    shown_last = asking.last_product
+                    obs[base:tail] = blocks[shown_last]  # zeroes the waiting counts too
+                    buffer_changed = True
                 if wears:
                     obs[tail + 1] = min(asking.age / age_scale, 3.0)
-                if share == 1.0:
-                    obs[tail + 4 : tail + 4 + N_STATES] = _ONE_HOT_STATES[machines[0].state]
-                else:
-                    states = [0.0] * N_STATES
-                    for m in machines:
-                        states[m.state] += share
-                    obs[tail + 4 : tail + 4 + N_STATES] = array("f", states)
+                key = state_rows.key(machines)
+                if key != shown_states:
+                    shown_states = key
+                    obs[tail + 4 : tail + 4 + N_STATES] = state_rows.row(key)
                 if pending:
                     acting[i] = 1
                     mask[mrow + 1 + 2 * P] = pm
                 else:
                     acting[i] = 0
                     mask[mrow : mrow + width] = idle
-            for k in products:
-                obs[base + 3 * k] = len(queues[k]) / cap
-            fill = buffer.count / cap
-            obs[tail] = fill
-            if up_of_next is not None:
-                obs[up_of_next] = fill
-            if down_of_prev is not None:
-                obs[down_of_prev] = fill
+            if buffer_changed:
+                for k in products:
+                    obs[base + 3 * k] = len(queues[k]) / cap
+                fill = buffer.count / cap
+                obs[tail] = fill
+                if up_of_next is not None:
+                    obs[up_of_next] = fill
+                if down_of_prev is not None:
+                    obs[down_of_prev] = fill
             if pending:
                 # waiting is offered only while something can still arrive: with a full
                 # input buffer it can only idle the machine, and a policy that prefers it
@@ -158,6 +163,34 @@ class Observer:
                     mask[mrow + 2 + 2 * k] = waiting and fast
 
         return write
+
+
+class _StateRows:
+    """The machine-state shares of a station as ready-made float32 rows, one per combination
+    of machine states seen so far (a station has few machines and stays in few combinations,
+    so this turns a count-and-convert into a lookup). A combination's key is its states as
+    the digits of a base-8 number."""
+
+    def __init__(self, n_machines: int) -> None:
+        self.n_machines = n_machines
+        self._rows: dict[int, array] = {}
+
+    @staticmethod
+    def key(machines: list) -> int:
+        key = 0
+        for m in machines:
+            key = key * 8 + m.state
+        return key
+
+    def row(self, key: int) -> array:
+        row = self._rows.get(key)
+        if row is None:
+            shares, rest = [0.0] * N_STATES, key
+            for _ in range(self.n_machines):
+                rest, state = divmod(rest, 8)
+                shares[state] += 1.0 / self.n_machines
+            row = self._rows[key] = array("f", shares)
+        return row
 
 
 def _check_out(out: Arrays, shapes: tuple[tuple[int, ...], ...]) -> None:
