@@ -68,7 +68,7 @@ def run_raw(sc: Scenario, seed: int, warmup: float, length: float) -> dict:
     return {"seconds": time.perf_counter() - t0, "parts": line.totals.good, "decisions": 0}
 
 
-def min_setup_actions(env: LineEnv, acting: np.ndarray, acts: np.ndarray) -> int:
+def min_setup_actions(env: LineEnv, acting: np.ndarray, acts: list[int]) -> int:
     """Fill `acts` for the acting stations with min-setup's choice; returns how many acted."""
     stations = env.line.stations
     idx = env.acting_stations
@@ -82,7 +82,7 @@ def run_env_arrays(sc: Scenario, seed: int, warmup: float, length: float) -> dic
     t0 = time.perf_counter()
     env = LineEnv(sc, length, warmup=warmup)
     _, _, acting = env.reset_arrays(seed)
-    acts = np.zeros(env.n_agents, np.int64)
+    acts = [0] * env.n_agents  # step_arrays takes any int sequence; a list is cheapest here
     decisions, steps, done = 0, 0, False
     while not done:
         decisions += min_setup_actions(env, acting, acts)
@@ -140,7 +140,7 @@ def breakdown(sc: Scenario, seed: int, warmup: float, length: float) -> dict[str
     observer = env._observer
     observer.update = timed("observation + mask (`Observer.update`)", observer.update)
     env._reward = timed("reward (`LineEnv._reward`)", env._reward)
-    acts = np.zeros(env.n_agents, np.int64)
+    acts = [0] * env.n_agents  # step_arrays takes any int sequence; a list is cheapest here
     choose = timed("min-setup choices (benchmark driver)", min_setup_actions)
     step = timed("total per step", env.step_arrays)
     steps, done = 0, False

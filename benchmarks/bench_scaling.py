@@ -101,7 +101,7 @@ def run_env(sc: Scenario, seed: int) -> dict:
     h = sc.horizon
     env = LineEnv(sc, h.length, warmup=h.warmup)
     _, _, acting = env.reset_arrays(seed)
-    acts = np.zeros(env.n_agents, np.int64)
+    acts = [0] * env.n_agents  # step_arrays takes any int sequence; a list is cheapest here
     done = False
     while not done and env.line.now < h.warmup:  # untimed warm-up
         min_setup_actions(env, acting, acts)
