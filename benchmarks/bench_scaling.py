@@ -220,9 +220,10 @@ def main(argv: list[str] | None = None) -> int:
         f"- environment, µs per decision: {describe(dec_fit, 'µs', 0)}",
         "",
         "A constant cost per decision would give exponent 0 for µs/decision and 1 for "
-        "µs/part. Each env step builds every station's observation (O(stations)) and the line "
-        "makes O(stations) decisions per part, so a growing µs/decision shows that per-step "
-        "O(stations) work; the last column (one wrapped, untimed run per size, as in "
+        "µs/part (the line makes O(stations) decisions per part). An env step rewrites only "
+        "the observation rows of stations whose state changed, so its cost does not grow "
+        "with the line; what is left per station is a scan of the change flags and of the "
+        "acting stations. The last column (one wrapped, untimed run per size, as in "
         "bench_env) shows how much of the step is the observation.",
         end,
     ]
