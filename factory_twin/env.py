@@ -68,6 +68,12 @@ class LineEnv(ParallelEnv):
         )
         self._action_space = spaces.Discrete(self.n_actions)
 
+    @staticmethod
+    def sizes(scenario: Scenario) -> tuple[int, int, int]:
+        """(stations, observation size, number of actions) of a scenario's env."""
+        n_products = len(scenario.products)
+        return len(scenario.stations), obs_dim(n_products), actions.n_actions(n_products)
+
     # --- spaces (the same for every station, so a shared policy fits all) ------------------
     def observation_space(self, agent: str) -> spaces.Dict:
         return self._observation_space

@@ -113,8 +113,7 @@ class MAPPO:
         torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
         self.scenario, self.cfg = scenario, cfg
-        probe = LineEnv(scenario)
-        self.n_agents, self.obs_dim, self.n_actions = probe.n_agents, probe.obs_dim, probe.n_actions
+        self.n_agents, self.obs_dim, self.n_actions = LineEnv.sizes(scenario)
         E, N = cfg.n_envs, self.n_agents
         # every env keeps its observations in its own slice of these: no copies per step
         self.obs = np.zeros((E, N, self.obs_dim), np.float32)
