@@ -30,8 +30,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_sim import (  # noqa: E402
     RESULTS,
@@ -68,7 +66,7 @@ def run_raw(sc: Scenario, seed: int, warmup: float, length: float) -> dict:
     return {"seconds": time.perf_counter() - t0, "parts": line.totals.good, "decisions": 0}
 
 
-def min_setup_actions(env: LineEnv, acting: np.ndarray, acts: list[int]) -> int:
+def min_setup_actions(env: LineEnv, acts: list[int]) -> int:
     """Fill `acts` for the acting stations with min-setup's choice; returns how many acted."""
     stations = env.line.stations
     idx = env.acting_stations
@@ -81,12 +79,12 @@ def min_setup_actions(env: LineEnv, acting: np.ndarray, acts: list[int]) -> int:
 def run_env_arrays(sc: Scenario, seed: int, warmup: float, length: float) -> dict:
     t0 = time.perf_counter()
     env = LineEnv(sc, length, warmup=warmup)
-    _, _, acting = env.reset_arrays(seed)
+    env.reset_arrays(seed)
     acts = [0] * env.n_agents  # step_arrays takes any int sequence; a list is cheapest here
     decisions, steps, done = 0, 0, False
     while not done:
-        decisions += min_setup_actions(env, acting, acts)
-        _, _, acting, _, done = env.step_arrays(acts)
+        decisions += min_setup_actions(env, acts)
+        *_, done = env.step_arrays(acts)
         steps += 1
     seconds = time.perf_counter() - t0
     return {"seconds": seconds, "parts": env.line.totals.good, "decisions": decisions,
@@ -133,7 +131,7 @@ def breakdown(sc: Scenario, seed: int, warmup: float, length: float) -> dict[str
         return wrapper
 
     env = LineEnv(sc, length, warmup=warmup)
-    _, _, acting = env.reset_arrays(seed)
+    env.reset_arrays(seed)
     line = env.line
     line.advance = timed("simulation to the next decision (`Line.advance`)", line.advance)
     line.answer = timed("answering requests (`Line.answer`)", line.answer)
@@ -145,8 +143,8 @@ def breakdown(sc: Scenario, seed: int, warmup: float, length: float) -> dict[str
     step = timed("total per step", env.step_arrays)
     steps, done = 0, False
     while not done:
-        choose(env, acting, acts)
-        _, _, acting, _, done = step(acts)
+        choose(env, acts)
+        *_, done = step(acts)
         steps += 1
     total = spent.pop("total per step")
     inner = sum(v for k, v in spent.items() if "driver" not in k)

@@ -109,9 +109,14 @@ class LineEnv(ParallelEnv):
 
     def step_arrays(self, acts) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, bool]:
         """Apply the acting stations' actions, run to the next decision; returns
-        (obs, mask, acting, team reward, episode over). Masked actions fall back to waiting."""
+        (obs, mask, acting, team reward, episode over). Masked actions fall back to waiting;
+        an action outside [0, n_actions) is a ValueError, raised before anything changes."""
         line, observer, width = self.line, self._observer, self.n_actions
         mask = observer.mask_flat
+        for i in observer.acting_stations:  # refuse before answering anyone
+            if not 0 <= acts[i] < width:
+                name = self.possible_agents[i]
+                raise ValueError(f"action {acts[i]} for station {name!r} is not in [0, {width})")
         for i in observer.acting_stations:
             a = int(acts[i])
             if not mask[i * width + a]:

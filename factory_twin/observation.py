@@ -71,10 +71,12 @@ class Observer:
         self.mask_flat = memoryview(self.mask).cast("B")  # read by the env's action check
         self._line: Line | None = None
         self._writers: list[Callable[[bool, bool], None]] = []
+        self._requests: list = []  # each station's pending requests (a deque)
 
     def attach(self, line: Line) -> None:
         self._line = line
         self._writers = [self._row_writer(i, st) for i, st in enumerate(line.stations)]
+        self._requests = [st.pending for st in line.stations]
         self.obs.fill(0.0)
         # the first station's upstream slot: no buffer change ever rewrites it
         saturated = self.scenario.source.kind == "saturated"
@@ -93,14 +95,15 @@ class Observer:
             elif buffers[i]:
                 buffers[i] = False
                 writers[i](False, True)
-        self.acting_stations = [i for i, st in enumerate(line.stations) if st.pending]
+        self.acting_stations = [i for i, asking in enumerate(self._requests) if asking]
 
     def _row_writer(self, i: int, st: StationSim) -> Callable[[bool, bool], None]:
         """A function that rewrites station i's features after its machines or requests
-        changed (`machines`: asking machine, wear age, machine states, acting flag) and/or
-        its buffer changed (`buffer`: waiting counts, fill, the neighbour slots that show
-        this fill in the rows before and after it). The mask follows both. Parts that are
-        provably unchanged (same last product, same machine states) are not rewritten."""
+        changed (`machines_changed`: asking machine, its last product and wear age, machine
+        states, acting flag) and/or its buffer changed (`buffer_changed`: waiting counts,
+        fill, the neighbour slots that show this fill in the rows before and after it). The
+        mask follows both. Parts that are provably unchanged (same last product, same
+        machine states) are not rewritten."""
         spec: Station = st.spec
         P, n, dim, width = self.n_products, self.n_stations, self.dim, self.n_actions
         obs = memoryview(self.obs).cast("B").cast("f")
@@ -115,6 +118,7 @@ class Observer:
         wears = math.isfinite(age_scale)  # else the age feature stays 0
         blocks = _product_blocks(_switch_costs(spec, self.scenario.product_names))
         state_rows = _StateRows(len(machines))
+        single = len(machines) == 1  # then the key is the machine's state itself
         mrow = i * width
         idle = bytes([1] + [0] * (width - 1))  # not asking: only action 0
         fast, pm = spec.speed_modes.fast is not None, spec.pm is not None
@@ -132,7 +136,7 @@ class Observer:
                     buffer_changed = True
                 if wears:
                     obs[tail + 1] = min(asking.age / age_scale, 3.0)
-                key = state_rows.key(machines)
+                key = machines[0].state if single else state_rows.key(machines)
                 if key != shown_states:
                     shown_states = key
                     obs[tail + 4 : tail + 4 + N_STATES] = state_rows.row(key)
@@ -166,10 +170,10 @@ class Observer:
 
 
 class _StateRows:
-    """The machine-state shares of a station as ready-made float32 rows, one per combination
-    of machine states seen so far (a station has few machines and stays in few combinations,
-    so this turns a count-and-convert into a lookup). A combination's key is its states as
-    the digits of a base-8 number."""
+    """The machine-state shares of a station as ready-made float32 rows, one per ordered
+    combination of its machines' states seen so far (a line spends most of its time in a
+    few), so that a count-and-convert becomes a lookup. A combination's key is the machines'
+    states as the digits of a base-8 number."""
 
     def __init__(self, n_machines: int) -> None:
         self.n_machines = n_machines
@@ -185,11 +189,12 @@ class _StateRows:
     def row(self, key: int) -> array:
         row = self._rows.get(key)
         if row is None:
-            shares, rest = [0.0] * N_STATES, key
+            # accumulate in float32, one machine at a time: the rounding trained policies saw
+            shares, rest = np.zeros(N_STATES, np.float32), key
             for _ in range(self.n_machines):
                 rest, state = divmod(rest, 8)
                 shares[state] += 1.0 / self.n_machines
-            row = self._rows[key] = array("f", shares)
+            row = self._rows[key] = array("f", shares.tolist())
         return row
 
 

@@ -109,3 +109,21 @@ def test_fast_mode_at_the_bottleneck_earns_more_than_fast_everywhere():
     )
     nowhere = _roll(env, 1, fast_where(set()))[0]
     assert neck > nowhere > everywhere
+
+
+def test_out_of_range_action_is_refused_with_the_station_named():
+    env = LineEnv(load_scenario(SCEN / "bottling.yaml"), episode_minutes=60)
+    _, mask, acting = env.reset_arrays(0)
+    while len(np.flatnonzero(acting)) < 2:  # two stations asking: the second one errs
+        _, mask, acting, _, _ = env.step_arrays(np.ones(env.n_agents, dtype=np.int64))
+    first, second = np.flatnonzero(acting)[:2]
+    before = (env.line.now, env.line.n_pending, [len(st.pending) for st in env.line.stations])
+    for bad in (env.n_actions, -1):
+        acts = np.zeros(env.n_agents, dtype=np.int64)
+        acts[second] = bad
+        name = env.possible_agents[second]
+        with pytest.raises(ValueError, match=rf"action {bad} for station '{name}'"):
+            env.step_arrays(acts)
+        after = (env.line.now, env.line.n_pending, [len(st.pending) for st in env.line.stations])
+        assert after == before  # station `first` was not answered either
+    assert env.line.stations[first].pending

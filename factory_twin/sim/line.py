@@ -130,6 +130,7 @@ class Machine:
     def __init__(self, line: Line, station: StationSim, index: int) -> None:
         self.line, self.station, self.index = line, station, index
         self.env = line.env
+        self._changed, self._slot = line.machines_changed, station.index  # see Line
         self.state = STARVED
         self.since = 0.0
         self.time_in = [0.0] * len(STATES)  # after warm-up only
@@ -147,10 +148,10 @@ class Machine:
         if now > start:
             self.time_in[self.state] += now - start
         self.state, self.since = new, now
-        self.line.machines_changed[self.station.index] = True
+        self._changed[self._slot] = True
 
     def _renew(self) -> None:
-        self.line.machines_changed[self.station.index] = True
+        self._changed[self._slot] = True
         self.age = 0.0
         ttf = self.station.ttf
         self.fail_age = ttf() if ttf is not None else math.inf
@@ -199,6 +200,7 @@ class Machine:
                     st.stats.setups += 1
                 yield self.env.timeout(setup)
         self.last_product = self.current_product = product
+        self._changed[self._slot] = True
         mode = st.fast if fast else None
         time_factor = mode.time_factor if mode else 1.0
         wear = mode.wear_factor if mode else 1.0
@@ -232,7 +234,7 @@ class Machine:
             if to_failure >= remaining:
                 yield self.env.timeout(remaining)
                 self.age += remaining * wear
-                self.line.machines_changed[st.index] = True
+                self._changed[self._slot] = True
                 return
             yield self.env.timeout(to_failure)
             remaining -= to_failure
@@ -324,13 +326,13 @@ class Line:
         self._next_id = 0
         self._exit_ev: simpy.Event | None = None
         # per station: has anything an observer reads changed since it last cleared the flag?
-        # Buffer contents, and separately machine states, wear age and pending requests. Lets
-        # the environment rewrite only the observation features that changed.
+        # Buffer contents, and separately its machines (state, last product, wear age) and
+        # pending requests. Lets the environment rewrite only the features that changed.
         self.buffers_changed = [True] * len(scenario.stations)
         self.machines_changed = [True] * len(scenario.stations)
         self.n_pending = 0  # requests parked in all stations' `pending`
         self.stations = [StationSim(self, i, s, seed) for i, s in enumerate(scenario.stations)]
-        self._shared_buffers = [st for st in self.stations if st.spec.machines > 1]
+        self._multi_machine_stations = [st for st in self.stations if st.spec.machines > 1]
         for up, down in zip(self.stations, self.stations[1:], strict=False):
             up.downstream = down.buffer
         for i, st in enumerate(self.stations):
@@ -443,15 +445,16 @@ class Line:
 
     def _drop_stale(self) -> None:
         # only a sibling machine can take the part a request was made for
-        for st in self._shared_buffers:
+        for st in self._multi_machine_stations:
             while st.pending and st.buffer.count == 0:
                 self.answer(st.index, actions.RECHECK)
 
     def answer(self, station: int, action: int) -> None:
         """Answer the oldest pending request of a station with an action code."""
+        request = self.stations[station].pending.popleft()
         self.n_pending -= 1
         self.machines_changed[station] = True
-        self.stations[station].pending.popleft().event.succeed(action)
+        request.event.succeed(action)
 
     def flush_wip(self) -> None:
         """Bring the WIP time integral up to the current clock."""
