@@ -122,7 +122,8 @@ class Observer:
         mrow = i * width
         idle = bytes([1] + [0] * (width - 1))  # not asking: only action 0
         fast, pm = spec.speed_modes.fast is not None, spec.pm is not None
-        products = range(P)
+        count_slots = [(base + 3 * k, queues[k]) for k in range(P)]
+        process_slots = [(mrow + 1 + 2 * k, mrow + 2 + 2 * k, queues[k]) for k in range(P)]
         shown_last: int | None = None  # last product of the block in the row
         shown_states = -1  # key of the machine states shown in the row
 
@@ -147,8 +148,8 @@ class Observer:
                     acting[i] = 0
                     mask[mrow : mrow + width] = idle
             if buffer_changed:
-                for k in products:
-                    obs[base + 3 * k] = len(queues[k]) / cap
+                for slot, queue in count_slots:
+                    obs[slot] = len(queue) / cap
                 fill = buffer.count / cap
                 obs[tail] = fill
                 if up_of_next is not None:
@@ -161,10 +162,10 @@ class Observer:
                 # there (say, holding out for the product it is set up for) would stall
                 # the line
                 mask[mrow] = buffer.count < buffer.capacity
-                for k in products:
-                    waiting = len(queues[k]) > 0
-                    mask[mrow + 1 + 2 * k] = waiting
-                    mask[mrow + 2 + 2 * k] = waiting and fast
+                for normal, quick, queue in process_slots:
+                    waiting = len(queue) > 0
+                    mask[normal] = waiting
+                    mask[quick] = waiting and fast
 
         return write
 
