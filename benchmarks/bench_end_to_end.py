@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_sim import RESULTS, ROOT, machine_lines, markers, write_section  # noqa: E402
+from bench_sim import RESULTS, ROOT, machine_lines, markers  # noqa: E402
+from results_md import publish  # noqa: E402
 
 NAME = "bench_end_to_end"
 BUDGET_S = 600.0
@@ -97,11 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         end,
     ]
     section = "\n".join(out) + "\n"
-    print(section, end="")
-    print(f"ratio end-to-end wall/budget = {share:.2f}x")
-    if args.write:
-        write_section(section, NAME)
-        print(f"wrote section to {RESULTS}", file=sys.stderr)
+    publish(section, NAME, [f"ratio end-to-end wall/budget = {share:.2f}x"], args.write)
     return 0
 
 

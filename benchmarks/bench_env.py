@@ -38,9 +38,9 @@ from bench_sim import (  # noqa: E402
     machine_lines,
     markers,
     med,
+    publish,
     ratio_summary,
     shipped_scenarios,
-    write_section,
 )
 
 from factory_twin.env import LineEnv  # noqa: E402
@@ -277,12 +277,11 @@ def main(argv: list[str] | None = None) -> int:
         out.append(f"| `{where}` | {calls:,} | {ms:.0f} | {share:.0%} |")
     out.append(end)
     section = "\n".join(out) + "\n"
-    print(section, end="")
-    print(f"ratio env/raw time-per-part = {statistics.median(all_arr):.2f}x")
-    print(f"ratio pettingzoo/raw time-per-part = {statistics.median(all_dict):.2f}x")
-    if args.write:
-        write_section(section, NAME)
-        print(f"wrote section to {RESULTS}", file=sys.stderr)
+    summary = [
+        f"ratio env/raw time-per-part = {statistics.median(all_arr):.2f}x",
+        f"ratio pettingzoo/raw time-per-part = {statistics.median(all_dict):.2f}x",
+    ]
+    publish(section, NAME, summary, args.write)
     return 0
 
 

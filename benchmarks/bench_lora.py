@@ -30,7 +30,7 @@ from safetensors.torch import save as safetensors_save
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
 
-from results_md import cpu_name, write_section  # noqa: E402
+from results_md import cpu_name, publish  # noqa: E402
 
 from factory_twin.policy.lora import AgentGroups, MultiAgentLoRALinear  # noqa: E402
 from factory_twin.policy.networks import Actor, ActorConfig  # noqa: E402
@@ -288,12 +288,8 @@ def main(argv: list[str] | None = None) -> int:
         actor = median_times(actor_cases(shape[0], shape[1], o, a, h, r), rounds, number)
     sizes = size_rows([2, 4] if args.quick else [4, 8, 16, 32], o, a, h, r)
     section = render(args, shape, fwd, train, actor, sizes)
-    print(section, end="")
-    for name, t in fwd.items():  # stable one-line summaries for logs and the smoke test
-        print(f"ratio {name}/shared = {t / fwd['shared']:.2f}x")
-    if args.write:
-        write_section(section, "bench_lora")
-        print(f"wrote section to {RESULTS}", file=sys.stderr)
+    summary = [f"ratio {name}/shared = {t / fwd['shared']:.2f}x" for name, t in fwd.items()]
+    publish(section, "bench_lora", summary, args.write)
     return 0
 
 

@@ -41,9 +41,9 @@ from bench_sim import (  # noqa: E402
     longest,
     machine_lines,
     markers,
+    publish,
     ratio_summary,
     shipped_scenarios,
-    write_section,
 )
 
 from factory_twin.env import LineEnv  # noqa: E402
@@ -254,14 +254,10 @@ def main(argv: list[str] | None = None) -> int:
         end,
     ]
     section = "\n".join(out) + "\n"
-    print(section, end="")
-    for r in rows:
-        print(f"ratio {r['method']} x{r['envs']} envs batched/naive decisions-per-s = "
-              f"{statistics.median(r['ratios']):.2f}x")  # fmt: skip
-    print(f"ratio batched/naive decisions-per-s = {statistics.median(key['ratios']):.2f}x")
-    if args.write:
-        write_section(section, NAME)
-        print(f"wrote section to {RESULTS}", file=sys.stderr)
+    summary = [f"ratio {r['method']} x{r['envs']} envs batched/naive decisions-per-s = "
+               f"{statistics.median(r['ratios']):.2f}x" for r in rows]  # fmt: skip
+    summary.append(f"ratio batched/naive decisions-per-s = {statistics.median(key['ratios']):.2f}x")
+    publish(section, NAME, summary, args.write)
     return 0
 
 

@@ -37,7 +37,7 @@ from bench_sim import (  # noqa: E402
     machine_lines,
     markers,
     med,
-    write_section,
+    publish,
 )
 
 from factory_twin.env import LineEnv  # noqa: E402
@@ -228,13 +228,12 @@ def main(argv: list[str] | None = None) -> int:
         end,
     ]
     section = "\n".join(out) + "\n"
-    print(section, end="")
-    print(f"slope sim us/part per station = {sim_fit[0]:.2f} (exponent {sim_fit[3]:.2f})")
-    print(f"slope env us/part per station = {env_fit[0]:.2f} (exponent {env_fit[3]:.2f})")
-    print(f"ratio env/sim per-part at {rows[-1]['n']} stations = {rows[-1]['ratio']:.2f}x")
-    if args.write:
-        write_section(section, NAME)
-        print(f"wrote section to {RESULTS}", file=sys.stderr)
+    summary = [
+        f"slope sim us/part per station = {sim_fit[0]:.2f} (exponent {sim_fit[3]:.2f})",
+        f"slope env us/part per station = {env_fit[0]:.2f} (exponent {env_fit[3]:.2f})",
+        f"ratio env/sim per-part at {rows[-1]['n']} stations = {rows[-1]['ratio']:.2f}x",
+    ]
+    publish(section, NAME, summary, args.write)
     return 0
 
 

@@ -51,7 +51,7 @@ SCENARIOS = ROOT / "scenarios"
 # --- helpers shared by this set of benchmark scripts -----------------------------------------
 
 
-from results_md import cpu_name, markers, write_section  # noqa: E402,F401 - shared
+from results_md import cpu_name, markers, publish, write_section  # noqa: E402,F401 - shared
 
 
 def machine_lines(extra: str = "") -> list[str]:
@@ -282,13 +282,11 @@ def main(argv: list[str] | None = None) -> int:
         end,
     ]
     section = "\n".join(out) + "\n"
-    print(section, end="")
-    for r in rows:  # stable one-line summaries for logs and the smoke test
+    summary = []
+    for r in rows:
         key = r["label"].split(" ")[0] + ("_long" if "long" in r["label"] else "")
-        print(f"ratio {key}/simpy per-part = {statistics.median(r['ratio']):.2f}x")
-    if args.write:
-        write_section(section, NAME)
-        print(f"wrote section to {RESULTS}", file=sys.stderr)
+        summary.append(f"ratio {key}/simpy per-part = {statistics.median(r['ratio']):.2f}x")
+    publish(section, NAME, summary, args.write)
     return 0
 
 

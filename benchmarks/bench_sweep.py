@@ -27,9 +27,9 @@ from bench_sim import (  # noqa: E402
     longest,
     machine_lines,
     markers,
+    publish,
     ratio_summary,
     shipped_scenarios,
-    write_section,
 )
 
 from factory_twin.scenario import Scenario, parse_scenario  # noqa: E402
@@ -130,14 +130,11 @@ def main(argv: list[str] | None = None) -> int:
         end,
     ]
     section = "\n".join(out) + "\n"
-    print(section, end="")
-    for r in rows:
-        print(f"ratio speedup workers=2/workers=1 seeds={r['seeds']} = "
-              f"{statistics.median(r['speedups']):.2f}x")  # fmt: skip
-    print(f"ratio speedup workers=2/workers=1 = {statistics.median(rows[0]['speedups']):.2f}x")
-    if args.write:
-        write_section(section, NAME)
-        print(f"wrote section to {RESULTS}", file=sys.stderr)
+    summary = [f"ratio speedup workers=2/workers=1 seeds={r['seeds']} = "
+               f"{statistics.median(r['speedups']):.2f}x" for r in rows]  # fmt: skip
+    first = statistics.median(rows[0]["speedups"])
+    summary.append(f"ratio speedup workers=2/workers=1 = {first:.2f}x")
+    publish(section, NAME, summary, args.write)
     return 0
 
 

@@ -31,7 +31,7 @@ import pygame  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
 
-from results_md import cpu_name, write_section  # noqa: E402
+from results_md import cpu_name, publish  # noqa: E402
 
 from factory_twin.scenario import Scenario, parse_scenario  # noqa: E402
 from factory_twin.viz.app import App  # noqa: E402
@@ -176,12 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         pygame.display.quit()
     section = render_section(args, cases, driver)
-    print(section, end="")
-    for c in cases:  # stable one-line summaries for logs and the smoke test
-        print(f"fps panes={c['panes']} speed={c['speed']:g} = {c['fps']:.1f}")
-    if args.write:
-        write_section(section, "bench_viz")
-        print(f"wrote section to {RESULTS}", file=sys.stderr)
+    summary = [f"fps panes={c['panes']} speed={c['speed']:g} = {c['fps']:.1f}" for c in cases]
+    publish(section, "bench_viz", summary, args.write)
     return 0
 
 

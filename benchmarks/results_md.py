@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 import tempfile
 from pathlib import Path
 
@@ -40,3 +41,14 @@ def write_section(section: str, name: str, path: Path = RESULTS) -> None:
     with os.fdopen(fd, "w") as f:
         f.write(text)
     os.replace(tmp, path)
+
+
+def publish(section: str, name: str, summary: list[str], write: bool) -> None:
+    """Print a benchmark's section and its one-line summaries (what logs and the smoke tests
+    read); with `write`, also replace the section in RESULTS.md."""
+    print(section, end="")
+    for line in summary:
+        print(line)
+    if write:
+        write_section(section, name)
+        print(f"wrote section to {RESULTS}", file=sys.stderr)
