@@ -14,10 +14,10 @@ The action mask offers what is possible to the stations that are asking (see `si
 and only action 0 to the others.
 
 Speed matters here: the observation is refreshed at every decision of every episode of
-training. The line flags the stations whose buffer changed and, separately, those whose machines or
-requests changed (`Line.buffers_changed`, `Line.machines_changed`); only those features are
-rewritten, by writer closures bound to each station's slots, storing through flat
-memoryviews of the numpy arrays (a third of the cost of numpy item assignment).
+training. The line flags the stations whose buffer changed and, separately, those whose
+machines or requests changed (`Line.buffers_changed`, `Line.machines_changed`); only those
+features are rewritten, by writer closures bound to each station's slots, storing through
+flat memoryviews of the numpy arrays (a third of the cost of numpy item assignment).
 """
 
 from __future__ import annotations
@@ -102,8 +102,8 @@ class Observer:
         changed (`machines_changed`: asking machine, its last product and wear age, machine
         states, acting flag) and/or its buffer changed (`buffer_changed`: waiting counts,
         fill, the neighbour slots that show this fill in the rows before and after it). The
-        mask follows both. Parts that are provably unchanged (same last product, same
-        machine states) are not rewritten."""
+        mask follows both. Pieces of the row that cannot have changed (same last product,
+        same machine states) are not rewritten."""
         spec: Station = st.spec
         P, n, dim, width = self.n_products, self.n_stations, self.dim, self.n_actions
         obs = memoryview(self.obs).cast("B").cast("f")
