@@ -46,6 +46,7 @@ from factory_twin.scenario import Scenario, parse_scenario  # noqa: E402
 from factory_twin.sim.line import Line  # noqa: E402
 
 NAME = "bench_scaling"
+LINEAR_BELOW = 1.2  # log-log exponent of µs per part: 1 is linear, 2 quadratic
 SIZES = (4, 8, 16, 32)
 WARMUP = 480.0
 
@@ -203,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
             f"| {r['ratio']:.2f}x | {r['obs_share']:.0%} |"
         )
 
+    linear = max(sim_fit[3], env_fit[3]) < LINEAR_BELOW
+    verdict = "not judged (--quick)" if args.quick else "met" if linear else "MISSED"
+
     def describe(f: tuple, unit: str, base: int) -> str:
         a, b, r2, k = f
         words = ("constant", "growing", "linear growth") if base == 0 else (
@@ -218,6 +222,10 @@ def main(argv: list[str] | None = None) -> int:
         f"- simulator, µs per good part: {describe(sim_fit, 'µs', 1)}",
         f"- environment, µs per good part: {describe(env_fit, 'µs', 1)}",
         f"- environment, µs per decision: {describe(dec_fit, 'µs', 0)}",
+        "",
+        f"Target: cost per good part grows linearly with the stations (log-log exponent < "
+        f"{LINEAR_BELOW:g} for simulator and environment): **{verdict}** (simulator "
+        f"{sim_fit[3]:.2f}, environment {env_fit[3]:.2f}).",
         "",
         "A constant cost per decision would give exponent 0 for µs/decision and 1 for "
         "µs/part (the line makes O(stations) decisions per part). An env step rewrites only "

@@ -1,7 +1,8 @@
 """Run every benchmark script with ``--write``, one after the other, updating RESULTS.md.
 
 Each script rewrites only its own marked section of ``benchmarks/RESULTS.md``, so they can run
-in any order and a failed one leaves the others' sections intact. Scripts run sequentially (never
+in any order and a failed one leaves the others' sections intact. At the end a summary of every
+section's target verdicts is (re)written at the top of the file. Scripts run sequentially (never
 in parallel: they measure wall time) with the same interpreter as this one.
 
     python benchmarks/run_all.py                      # all benchmarks, full sizes, --write
@@ -19,7 +20,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-
+sys.path.insert(0, str(HERE))
+from results_md import RESULTS, summary_section, write_section  # noqa: E402
 
 ORDER = ("sim", "env", "rollout", "scaling", "sweep", "lora", "viz", "end_to_end")
 
@@ -63,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
             failed.append(script.name)
             if not args.keep_going:
                 break
+    if not args.dry_run and RESULTS.exists():
+        write_section(summary_section(RESULTS.read_text()), "summary", first=True)
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
         return 1

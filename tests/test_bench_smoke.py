@@ -135,3 +135,24 @@ def test_training_benchmark_quick_runs_every_variant() -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     for label in ("PS (no adapters)", "rank 1", "rank 16", "rank 8, deeper layer only"):
         assert f"| {label} |" in proc.stdout
+
+
+def test_summary_collects_every_sections_target_verdicts(tmp_path: Path) -> None:
+    sys.path.insert(0, str(BENCH))
+    from results_md import TITLE, summary_section, write_section
+
+    path = tmp_path / "RESULTS.md"
+    write_section(
+        "<!-- a:start -->\n## a: one\n\nTarget: x <= 3: **met** (2.1x).\n<!-- a:end -->\n",
+        "a",
+        path,
+    )
+    write_section("<!-- b:start -->\n## b: two\n\nno target here\n<!-- b:end -->\n", "b", path)
+    write_section(summary_section(path.read_text()), "summary", path, first=True)
+    text = path.read_text()
+    assert text.startswith(TITLE + "\n<!-- summary:start -->")
+    assert "| [a](#a-one) | x <= 3: **met** (2.1x). |" in text
+    assert "| [b](#b-two) | reported (no target) |" in text
+    before = text
+    write_section(summary_section(text), "summary", path, first=True)  # replaced, not added
+    assert path.read_text() == before and before.count("<!-- summary:start -->") == 1
