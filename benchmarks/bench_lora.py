@@ -263,11 +263,19 @@ def render(
                 else "- | - | - |"
             )  # fmt: skip
         )
-    out.append(END)
+    worst = max(s["share"] for s in sizes if s["kind"] == "LoRASA")
+    share_verdict = "met" if worst <= SHARE_TARGET else "MISSED"
+    out += [
+        "",
+        f"Target: adapter share of the base <= {SHARE_TARGET:.0%} per agent: "
+        f"**{share_verdict}** (largest {worst:.1%}).",
+        END,
+    ]
     return "\n".join(out) + "\n"
 
 
 SIZE_SHAPE = (40, 8, (256, 256), 8)
+SHARE_TARGET = 0.10
 SIZE_SHAPE_QUICK = (40, 8, (32, 32), 8)
 
 
