@@ -84,6 +84,13 @@ def _store(root: Path):
     return AdapterStore(root)
 
 
+def _check_policy_name(name: str) -> None:
+    if name not in HEURISTIC_NAMES + LEARNED_NAMES:
+        raise typer.BadParameter(
+            f"unknown policy {name!r}; expected one of {HEURISTIC_NAMES + LEARNED_NAMES}"
+        )
+
+
 def _progress() -> Progress:
     return Progress(
         TextColumn("{task.description}", markup=False, style="bold"),
@@ -146,10 +153,7 @@ def run(
     sc, text = _load(file)
     names = list(HEURISTIC_NAMES) if policy == "all" else [policy]
     for name in names:
-        if name not in HEURISTIC_NAMES + LEARNED_NAMES:
-            raise typer.BadParameter(
-                f"unknown policy {name!r}; expected one of {HEURISTIC_NAMES + LEARNED_NAMES}"
-            )
+        _check_policy_name(name)
     seed_list = list(range(seed, seed + seeds))
     database = _open_db(db)
     results = {}
@@ -540,10 +544,7 @@ def sweep(
     from factory_twin.report import kpi_table
     from factory_twin.sweep import check_policy, log_sweep, run_sweep
 
-    if policy not in HEURISTIC_NAMES + LEARNED_NAMES:
-        raise typer.BadParameter(
-            f"unknown policy {policy!r}; expected one of {HEURISTIC_NAMES + LEARNED_NAMES}"
-        )
+    _check_policy_name(policy)
     sc, text = _load(file)
     check_policy(sc, policy, store)  # a missing stored policy fails here, before any work
     seed_list = list(range(seed, seed + seeds))
