@@ -72,6 +72,11 @@ class Observer:
         self._line: Line | None = None
         self._writers: list[Callable[[bool, bool], None]] = []
         self._requests: list = []  # each station's pending requests (a deque)
+        # per-station lookups that depend only on the scenario: built once, reused by every
+        # episode's writers
+        names = scenario.product_names
+        self._blocks = [_product_blocks(_switch_costs(st, names)) for st in scenario.stations]
+        self._state_rows = [_StateRows(st.machines) for st in scenario.stations]
 
     def attach(self, line: Line) -> None:
         self._line = line
@@ -116,8 +121,7 @@ class Observer:
         cap = float(spec.buffer) if spec.buffer is not None else INF_BUFFER_SCALE
         age_scale = _age_scale(spec)
         wears = math.isfinite(age_scale)  # else the age feature stays 0
-        blocks = _product_blocks(_switch_costs(spec, self.scenario.product_names))
-        state_rows = _StateRows(len(machines))
+        blocks, state_rows = self._blocks[i], self._state_rows[i]
         single = len(machines) == 1  # then the key is the machine's state itself
         mrow = i * width
         idle = bytes([1] + [0] * (width - 1))  # not asking: only action 0
