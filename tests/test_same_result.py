@@ -1,0 +1,60 @@
+"""Same seed, same result across refactors: short seeded training runs on every shipped line
+must give the weights (sha256 over every tensor) and KPIs recorded before the round-2 layout
+change (tests/data/same_result.json). Regenerate only for an intended change of behaviour:
+`python tests/test_same_result.py --write`, and say why in the commit."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from factory_twin.scenario import load_scenario
+from factory_twin.train.evaluate import evaluate_actor, evaluate_heuristic
+from factory_twin.train.mappo import MAPPO, TrainConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+RECORD = Path(__file__).parent / "data" / "same_result.json"
+LINES = sorted((ROOT / "scenarios").glob("*.yaml"))
+SHORT = dict(total_steps=2048, n_envs=2, rollout_len=64, hidden=(32, 32), episode_minutes=120.0)
+
+
+def _digest(*modules: torch.nn.Module) -> str:
+    h = hashlib.sha256()
+    for module in modules:
+        for name, tensor in sorted(module.state_dict().items()):
+            h.update(name.encode())
+            h.update(tensor.detach().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def fingerprint(path: Path, method: str) -> dict:
+    """Weights digest and one evaluation seed's KPIs of a short run (CONWIP for 'conwip')."""
+    sc = load_scenario(path)
+    if method == "conwip":
+        return {"kpis": evaluate_heuristic(sc, "conwip", [7])[0].summary()}
+    trainer = MAPPO(sc, TrainConfig(method=method, seed=3, **SHORT))
+    trainer.train()
+    kpis = evaluate_actor(sc, trainer.actor, [7])[0].summary()
+    return {"weights": _digest(trainer.actor, trainer.critic), "kpis": kpis}
+
+
+CASES = [(p, m) for p in LINES for m in ("ps", "lorasa", "conwip")]
+
+
+@pytest.mark.parametrize("path,method", CASES, ids=[f"{p.stem}-{m}" for p, m in CASES])
+def test_short_training_run_is_unchanged(path: Path, method: str) -> None:
+    record = json.loads(RECORD.read_text())
+    if record["cpu_capability"] != torch.backends.cpu.get_cpu_capability():
+        pytest.skip(f"recorded on {record['cpu_capability']} kernels; float rounding differs")
+    assert fingerprint(path, method) == record["runs"][f"{path.stem}/{method}"]
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
+    runs = {f"{p.stem}/{m}": fingerprint(p, m) for p, m in CASES}
+    doc = {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "runs": runs}
+    RECORD.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
