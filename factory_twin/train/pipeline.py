@@ -105,7 +105,7 @@ def train_method(
         trainer.train(after_update)
         if ckpt_dir is not None:
             save_checkpoint(trainer, ckpt_dir)
-        trained = Trained(cfg.method, trainer.actor, trainer.critic, run_id, _full_config(trainer))
+        trained = Trained(cfg.method, trainer.actor, trainer.critic, run_id, full_config(trainer))
         save_trained(store, db, scenario, trained)
     except BaseException:
         db.finish_run(run_id, "failed")
@@ -123,7 +123,7 @@ def config_from_dict(stored: dict, **overrides) -> TrainConfig:
     return TrainConfig(**{**kept, **overrides})
 
 
-def _full_config(tr: MAPPO) -> dict:
+def full_config(tr: MAPPO) -> dict:
     return {
         **tr.cfg.to_dict(),
         "actor": _actor_dict(tr.actor.config),
@@ -225,13 +225,13 @@ def load_trained(store: AdapterStore, scenario: Scenario, method: str) -> Traine
     tensors, meta = store.load_policy(scenario.name, method)
     config = meta["config"]
     _check_fits(config, scenario, str(store.policy_dir(scenario.name, method)))
-    actor, critic = _build(config)
+    actor, critic = build_policy(config)
     actor.load_state_dict(unprefixed("actor", tensors))
     critic.load_state_dict(unprefixed("critic", tensors))
     return Trained(method, actor, critic, meta.get("run_id"), config)
 
 
-def _build(config: dict) -> tuple[Actor, Critic]:
+def build_policy(config: dict) -> tuple[Actor, Critic]:
     a = dict(config["actor"])
     a["hidden"] = tuple(a["hidden"])
     actor = Actor(ActorConfig(**a))
@@ -243,7 +243,7 @@ def _load_lorasa(store: AdapterStore, scenario: Scenario) -> Trained:
     tensors, meta = store.load_base(scenario.name)
     config = meta["config"]
     _check_fits(config, scenario, str(store.base_dir(scenario.name)))
-    actor, critic = _build(config)
+    actor, critic = build_policy(config)
     actor.load_base_state_dict(unprefixed("actor", tensors))
     critic.load_state_dict(unprefixed("critic", tensors))
     bh = base_hash(actor)

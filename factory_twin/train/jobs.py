@@ -1,0 +1,103 @@
+"""Training and evaluation as jobs: pure functions of their arguments that return results.
+
+Jobs run wherever the executor puts them (this process, a local pool, a Ray task); they never
+touch the log or the store. A training job returns the trained weights, every training
+episode's KPIs and a learning curve; the driver stores and logs them. Because each job draws
+only from the seeds it is given, the same job gives bit-identical results on any backend.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from factory_twin.policy.networks import Actor
+from factory_twin.report import episode_kpis
+from factory_twin.scenario import Scenario
+from factory_twin.sim.kpi import KPIs, collect
+from factory_twin.train.evaluate import evaluate_actor, evaluate_heuristic
+from factory_twin.train.mappo import MAPPO, Progress, TrainConfig
+from factory_twin.train.pipeline import Trained, build_policy, full_config
+
+CURVE_SEEDS = (999_000_000, 999_000_001)  # greedy evaluation along the learning curve
+CURVE_POINTS = 10  # greedy evaluations per training run (plus one at the end)
+
+
+@dataclass
+class CurvePoint:
+    """One PPO update's progress; `throughput` (good parts/min, greedy, on `CURVE_SEEDS`) is
+    measured at every `CURVE_POINTS`-th of the budget and NaN in between."""
+
+    steps: int
+    update: int
+    phase: str
+    mean_return: float
+    losses: dict[str, float]
+    throughput: float = math.nan
+
+
+@dataclass
+class TrainResult:
+    """What a training job hands back to the driver: state dicts (plain tensors travel
+    between processes), the stored config (`pipeline.full_config`), every training episode as
+    a log row (index, seed, minutes, KPI columns) and the learning curve."""
+
+    cfg: TrainConfig
+    config: dict = field(default_factory=dict)
+    actor: dict[str, torch.Tensor] = field(default_factory=dict)
+    critic: dict[str, torch.Tensor] = field(default_factory=dict)
+    episodes: list[tuple[int, int, float, dict]] = field(default_factory=list)
+    curve: list[CurvePoint] = field(default_factory=list)
+
+    def trained(self, run_id: int | None) -> Trained:
+        """The policy rebuilt from the returned weights (in the driver)."""
+        actor, critic = build_policy(self.config)
+        actor.load_state_dict(self.actor)
+        critic.load_state_dict(self.critic)
+        return Trained(self.cfg.method, actor, critic, run_id, self.config)
+
+
+def train_job(scenario: Scenario, cfg: TrainConfig) -> TrainResult:
+    """Train one method under one seed; no I/O."""
+    trainer = MAPPO(scenario, cfg)
+    result = TrainResult(cfg)
+    every = max(cfg.total_steps // CURVE_POINTS, 1)
+    next_eval = every
+
+    def on_episode(env, episode_return: float) -> None:
+        kpis = episode_kpis(collect(env.line), episode_return)
+        result.episodes.append((len(result.episodes), env.last_seed, env.now, kpis))
+
+    def on_progress(p: Progress) -> None:
+        nonlocal next_eval
+        point = CurvePoint(p.steps, p.update, p.phase, p.mean_return, dict(p.losses))
+        if p.steps >= next_eval or p.steps >= cfg.total_steps:
+            point.throughput = curve_throughput(scenario, trainer.actor)
+            next_eval += every
+        result.curve.append(point)
+
+    trainer.on_episode = on_episode
+    trainer.train(on_progress)
+    result.config = full_config(trainer)
+    result.actor = _detached(trainer.actor.state_dict())
+    result.critic = _detached(trainer.critic.state_dict())
+    return result
+
+
+def curve_throughput(scenario: Scenario, actor: Actor) -> float:
+    """Greedy good parts/min on the curve seeds (the scenario's full horizon)."""
+    return float(np.mean([k.throughput for k in evaluate_actor(scenario, actor, CURVE_SEEDS)]))
+
+
+def evaluate_job(scenario: Scenario, policy: str | Actor, seeds: list[int]) -> list[KPIs]:
+    """KPIs of `seeds` under a heuristic (by name) or an actor."""
+    if isinstance(policy, str):
+        return evaluate_heuristic(scenario, policy, seeds)
+    return evaluate_actor(scenario, policy, seeds)
+
+
+def _detached(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in state.items()}
