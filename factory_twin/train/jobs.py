@@ -9,6 +9,7 @@ only from the seeds it is given, the same job gives bit-identical results on any
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,6 +52,7 @@ class TrainResult:
     critic: dict[str, torch.Tensor] = field(default_factory=dict)
     episodes: list[tuple[int, int, float, dict]] = field(default_factory=list)
     curve: list[CurvePoint] = field(default_factory=list)
+    evaluation: list[KPIs] = field(default_factory=list)  # greedy, on the job's eval seeds
 
     def trained(self, run_id: int | None) -> Trained:
         """The policy rebuilt from the returned weights (in the driver)."""
@@ -60,8 +62,10 @@ class TrainResult:
         return Trained(self.cfg.method, actor, critic, run_id, self.config)
 
 
-def train_job(scenario: Scenario, cfg: TrainConfig) -> TrainResult:
-    """Train one method under one seed; no I/O."""
+def train_job(
+    scenario: Scenario, cfg: TrainConfig, eval_seeds: Sequence[int] = ()
+) -> TrainResult:
+    """Train one method under one seed, then evaluate it on `eval_seeds`; no I/O."""
     trainer = MAPPO(scenario, cfg)
     result = TrainResult(cfg)
     every = max(cfg.total_steps // CURVE_POINTS, 1)
@@ -84,6 +88,8 @@ def train_job(scenario: Scenario, cfg: TrainConfig) -> TrainResult:
     result.config = full_config(trainer)
     result.actor = _detached(trainer.actor.state_dict())
     result.critic = _detached(trainer.critic.state_dict())
+    if eval_seeds:
+        result.evaluation = evaluate_actor(scenario, trainer.actor, list(eval_seeds))
     return result
 
 
