@@ -110,7 +110,7 @@ def _progress() -> Progress:
 @friendly
 def validate(file: ScenarioArg) -> None:
     """Check a scenario file and summarise the line it describes."""
-    from factory_twin.sim.bounds import availability_adjusted_bound
+    from factory_twin.scenario.capacity import availability_adjusted_bound
 
     sc, _ = _load(file)
     bound = availability_adjusted_bound(sc)

@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 
 from factory_twin.errors import ScenarioError
 from factory_twin.policy.heuristics import HEURISTICS, heuristic
-from factory_twin.scenario import Scenario, _component, parse_scenario, parse_scenario_text
+from factory_twin.scenario import Scenario, parse_scenario, parse_scenario_text
+from factory_twin.scenario.loading import _component
 from factory_twin.sim import actions
 from factory_twin.sim.kpi import collect
 from factory_twin.sim.line import Line

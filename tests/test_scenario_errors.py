@@ -15,13 +15,8 @@ import pytest
 import yaml
 
 from factory_twin.errors import ScenarioError
-from factory_twin.scenario import (
-    MAX_TEXT_BYTES,
-    Scenario,
-    load_scenario,
-    parse_scenario,
-    parse_scenario_text,
-)
+from factory_twin.scenario import Scenario, load_scenario, parse_scenario, parse_scenario_text
+from factory_twin.scenario.loading import MAX_TEXT_BYTES
 
 BAD = Path(__file__).parent / "data" / "bad"
 SHIPPED = sorted((Path(__file__).parent.parent / "scenarios").glob("*.yaml"))

@@ -1,7 +1,7 @@
 """Scenarios at the edge of what the simulator can run: each is either rejected at validation
 with a clear ScenarioError, or runs to the end of its horizon with finite KPIs.
 
-Decisions (see the module docstring of `factory_twin.scenario`):
+Decisions (see the module docstring of `factory_twin.scenario.model`):
 - zero process times are fine as long as they cannot produce endless events at one instant:
   rejected when every station is instant (any source: the conwip heuristic re-releases a line
   under CONWIP), or when instant stations feed an infinite buffer from a saturated source;

@@ -11,9 +11,14 @@ import math
 
 import pytest
 from helpers import det, exp, line
+from scipy import integrate
+from scipy.stats import norm
 
 from factory_twin.policy.heuristics import fifo
-from factory_twin.sim import bounds
+from factory_twin.scenario import Normal
+from factory_twin.scenario.capacity import availability_adjusted_bound
+from factory_twin.sim import queueing
+from factory_twin.sim.distributions import Sampler, streams
 from factory_twin.sim.run import simulate
 from factory_twin.stats import mean_ci
 
@@ -29,7 +34,7 @@ def test_mm1_number_and_time_in_system():
     sc = line([{"name": "s", "process": exp(1 / mu)}], {"kind": "poisson", "rate": lam},
               length=20_000, warmup=500)  # fmt: skip
     runs = replicate(sc)
-    theory = bounds.mm1(lam, mu)
+    theory = queueing.mm1(lam, mu)
     L = mean_ci(k.wip for k in runs)
     W = mean_ci(k.lead_time_mean for k in runs)
     print(f"M/M/1 L: theory {theory.L:.3f} sim {L}; W: theory {theory.W:.3f} sim {W}")
@@ -47,7 +52,7 @@ def test_jackson_tandem_with_parallel_machines():
     ]
     sc = line(stations, {"kind": "poisson", "rate": lam}, length=20_000, warmup=500)
     runs = replicate(sc)
-    theory = bounds.jackson_tandem(lam, [(1.0, 1), (0.8, 1), (0.4, 2)])
+    theory = queueing.jackson_tandem(lam, [(1.0, 1), (0.8, 1), (0.4, 2)])
     L = mean_ci(k.wip for k in runs)
     W = mean_ci(k.lead_time_mean for k in runs)
     print(f"Jackson L: theory {theory.L:.3f} sim {L}; W: theory {theory.W:.3f} sim {W}")
@@ -80,7 +85,7 @@ def test_two_machine_line_with_finite_buffer():
     ]
     sc = line(stations, {"kind": "saturated"}, length=20_000, warmup=200)
     th = mean_ci(k.throughput for k in replicate(sc))
-    theory = bounds.two_machine_exponential(mu1, mu2, buf)
+    theory = queueing.two_machine_exponential(mu1, mu2, buf)
     print(f"two-machine line: theory {theory:.4f} sim {th}")
     assert th.contains(theory)
     assert theory < min(mu1, mu2)  # blocking costs throughput: the check is not trivial
@@ -105,7 +110,7 @@ def test_availability_with_exponential_failures():
     print(f"availability: theory {theory:.4f} sim {avail}")
     assert avail.contains(theory)
     th = mean_ci(k.throughput for k in runs)
-    assert th.contains(bounds.availability_adjusted_bound(sc).rate)
+    assert th.contains(availability_adjusted_bound(sc).rate)
 
 
 def finite_line_with_failures():
@@ -135,3 +140,32 @@ def test_state_fractions_sum_to_one():
         assert all(v >= 0 for v in st.state_fractions.values())
     assert k.stations[0].state_fractions["down"] > 0
     assert k.stations[0].state_fractions["blocked"] > 0
+
+
+def test_censored_normal_mean_is_what_the_simulator_draws():
+    """A normal time is drawn as max(X, 0): its `mean`, which the bound and the samplers use,
+    is E[max(X, 0)], well above mu when sd is large against it."""
+    spec = Normal(dist="normal", mean=1.0, sd=2.0)
+    exact, _ = integrate.quad(lambda x: x * norm.pdf(x, loc=1.0, scale=2.0), 0.0, math.inf)
+    assert spec.mean == pytest.approx(exact, rel=1e-12)
+    assert spec.mean == pytest.approx(1.0 * norm.cdf(0.5) + 2.0 * norm.pdf(0.5), rel=1e-12)
+    sampler = Sampler(spec, streams(0, "censored-normal"))
+    draws = mean_ci(math.fsum(sampler() for _ in range(5_000)) / 5_000 for _ in range(20))
+    print(f"censored normal: mean {spec.mean:.4f} sampled {draws}")
+    assert sampler.mean == spec.mean
+    assert draws.contains(spec.mean)
+    assert not draws.contains(spec.mu)  # the untruncated mean is visibly wrong
+
+
+def test_censored_normal_line_runs_at_its_bound():
+    sc = line([{"name": "s", "buffer": 2, "process": {"dist": "normal", "mean": 1.0, "sd": 2.0}}],
+              {"kind": "saturated"}, length=20_000, warmup=100)  # fmt: skip
+    runs = replicate(sc)
+    th = mean_ci(k.throughput for k in runs)
+    bound = availability_adjusted_bound(sc).rate
+    print(f"censored normal line: bound {bound:.4f} sim {th}")
+    assert bound == pytest.approx(1 / sc.stations[0].process_for("a").mean)
+    assert th.contains(bound)
+    assert not th.contains(1.0)  # 1 / mu, the bound the untruncated mean would give
+    # the OEE's ideal time uses the same mean: a machine that is always busy scores about 1
+    assert all(k.oee == pytest.approx(1.0, abs=0.02) for k in runs)

@@ -35,7 +35,7 @@ def _block_drawer(spec: Distribution, rng: np.random.Generator):
     if isinstance(spec, Uniform):
         return lambda n: rng.uniform(spec.low, spec.high, n)
     if isinstance(spec, Normal):
-        return lambda n: np.maximum(rng.normal(spec.mean, spec.sd, n), 0.0)
+        return lambda n: np.maximum(rng.normal(spec.mu, spec.sd, n), 0.0)
     if isinstance(spec, LogNormal):
         if spec.cv == 0:
             return lambda n: np.full(n, spec.mean)
@@ -53,7 +53,8 @@ def _block_drawer(spec: Distribution, rng: np.random.Generator):
 
 
 class Sampler:
-    """Draws from one distribution spec; deterministic specs cost no random numbers."""
+    """Draws from one distribution spec; deterministic specs cost no random numbers. `mean` is
+    the spec's `mean`, the mean of what is drawn."""
 
     __slots__ = ("_draw", "_buf", "_i", "_const", "mean")
 
@@ -99,8 +100,9 @@ class Coin:
 def streams(seed: int, *names: str | int) -> np.random.Generator:
     """A Generator for one (station, purpose) pair, independent of every other pair.
 
-    Uses SeedSequence spawning keyed by a stable hash of the names, so streams do not depend on
-    the order in which they are created.
+    Its SeedSequence entropy is the run seed followed by a stable hash of each name (first 8
+    bytes of sha256), so a stream depends only on the seed and its names, never on how many
+    streams were created before it or in which order.
     """
     key = [int.from_bytes(hashlib.sha256(str(n).encode()).digest()[:8], "little") for n in names]
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, *key])))

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from factory_twin.sim.bounds import availability_adjusted_bound
+from factory_twin.scenario.capacity import availability_adjusted_bound
 from factory_twin.sim.line import STATES, Line
 
 

@@ -1,5 +1,5 @@
-"""Closed-form references: what the line can do at best, and exact queueing results used to
-validate the simulator.
+"""What a line can do at best: each station's rate and the line's throughput bound, from the
+scenario alone (no simulation). The `bound_pct` KPI, `validate` and the loader's last check use it.
 
 Breakdowns here are operation-dependent (time to failure counts working time), so a station with
 mean time to failure MTTF and mean time to repair MTTR keeps a fraction MTTF/(MTTF+MTTR) of its
@@ -11,18 +11,21 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from factory_twin.scenario import PoissonSource, Scenario, Station, dist_mean
+from factory_twin.scenario.model import PoissonSource, Scenario, Station
+
+MIN_BOUND = 1e-100  # parts per minute: below this the line delivers (almost) nothing
 
 
 def mean_process_time(station: Station, scenario: Scenario) -> float:
     """Mix-weighted mean process time at normal speed (minutes per part, one machine)."""
-    return sum(p.mix * dist_mean(station.process_for(p.name)) for p in scenario.products)
+    return sum(p.mix * station.process_for(p.name).mean for p in scenario.products)
 
 
 def availability(station: Station) -> float:
+    """Share of working time the station is not broken down: MTTF / (MTTF + MTTR)."""
     if station.failure is None:
         return 1.0
-    mttf, mttr = dist_mean(station.failure.ttf), dist_mean(station.failure.ttr)
+    mttf, mttr = station.failure.ttf.mean, station.failure.ttr.mean
     return mttf / (mttf + mttr)
 
 
@@ -67,58 +70,3 @@ def availability_adjusted_bound(scenario: Scenario, fast: bool = False) -> LineB
 def _scrap(station: Station, fast: bool) -> float:
     mode = station.speed_modes.fast
     return mode.scrap_prob if fast and mode is not None else station.scrap_prob
-
-
-# --- exact queueing results ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class QueueResult:
-    L: float  # mean number in system
-    W: float  # mean time in system
-    Lq: float  # mean number waiting
-    Wq: float  # mean waiting time
-
-
-def mmc(lam: float, mu: float, c: int = 1) -> QueueResult:
-    """M/M/c queue (Erlang C). Requires lam < c * mu."""
-    rho = lam / (c * mu)
-    if rho >= 1:
-        raise ValueError(f"unstable queue: utilisation {rho:.3f} >= 1")
-    a = lam / mu
-    head = sum(a**k / math.factorial(k) for k in range(c))
-    tail = a**c / (math.factorial(c) * (1 - rho))
-    p_wait = tail / (head + tail)
-    wq = p_wait / (c * mu - lam)
-    w = wq + 1 / mu
-    return QueueResult(L=lam * w, W=w, Lq=lam * wq, Wq=wq)
-
-
-def mm1(lam: float, mu: float) -> QueueResult:
-    return mmc(lam, mu, 1)
-
-
-def jackson_tandem(lam: float, stations: list[tuple[float, int]]) -> QueueResult:
-    """Tandem of M/M/c stations with infinite buffers and Poisson(lam) arrivals: by Jackson's
-    theorem each station behaves as an independent M/M/c, so the means add up."""
-    parts = [mmc(lam, mu, c) for mu, c in stations]
-    return QueueResult(
-        L=sum(p.L for p in parts),
-        W=sum(p.W for p in parts),
-        Lq=sum(p.Lq for p in parts),
-        Wq=sum(p.Wq for p in parts),
-    )
-
-
-def two_machine_exponential(mu1: float, mu2: float, buffer: int) -> float:
-    """Throughput of a saturated two-machine line, exponential times, `buffer` places between
-    them, blocking after service.
-
-    The parts between the machines (in the buffer, on machine 2, and one blocked on machine 1)
-    form a birth-death chain on 0..N with N = buffer + 2, births mu1, deaths mu2.
-    """
-    n = buffer + 2
-    if math.isclose(mu1, mu2):
-        return mu2 * n / (n + 1)
-    rho = mu1 / mu2
-    return mu2 * (rho - rho ** (n + 1)) / (1 - rho ** (n + 1))
