@@ -43,9 +43,10 @@ def kpi_table(title: str, results: dict[str, list[KPIs]], extra: dict | None = N
     for _, head, _, _ in COLUMNS:
         table.add_column(head, justify="right")
     extra = extra or {}
-    for col in {c for row in extra.values() for c in row}:
+    # first-seen order, one list for headers and cells alike (a set's order varies per process)
+    extra_cols = list(dict.fromkeys(c for row in extra.values() for c in row))
+    for col in extra_cols:
         table.add_column(col, justify="right")
-    extra_cols = sorted({c for row in extra.values() for c in row})
     for label, kpis in results.items():
         cells = [fmt(estimate(kpis, a, s), f) for a, _, s, f in COLUMNS]
         cells += [str(extra.get(label, {}).get(c, "")) for c in extra_cols]
