@@ -23,9 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_sim import RESULTS, ROOT, machine_lines, markers  # noqa: E402
-from results_md import publish  # noqa: E402
+from common import RESULTS, ROOT, machine_lines, markers, publish
 
 NAME = "bench_end_to_end"
 BUDGET_S = 600.0

@@ -26,12 +26,10 @@ import argparse
 import cProfile
 import pstats
 import statistics
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_sim import (  # noqa: E402
+from common import (
     RESULTS,
     ROOT,
     interleaved,
@@ -42,11 +40,10 @@ from bench_sim import (  # noqa: E402
     ratio_summary,
     shipped_scenarios,
 )
-
-from factory_twin.env import LineEnv  # noqa: E402
-from factory_twin.policy.heuristics import min_setup  # noqa: E402
-from factory_twin.scenario import Scenario  # noqa: E402
-from factory_twin.sim.line import Line  # noqa: E402
+from factory_twin.env import LineEnv
+from factory_twin.policy.heuristics import min_setup
+from factory_twin.scenario import Scenario
+from factory_twin.sim.line import Line
 
 NAME = "bench_env"
 TARGET = 3.0

@@ -22,21 +22,17 @@ import statistics
 import sys
 import timeit
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from safetensors.torch import save as safetensors_save
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
+from common import RESULTS, cpu_name, markers, publish
+from factory_twin.policy.lora import AgentGroups, MultiAgentLoRALinear
+from factory_twin.policy.networks import Actor, ActorConfig
 
-from results_md import cpu_name, publish  # noqa: E402
-
-from factory_twin.policy.lora import AgentGroups, MultiAgentLoRALinear  # noqa: E402
-from factory_twin.policy.networks import Actor, ActorConfig  # noqa: E402
-
-START, END = "<!-- bench_lora:start -->", "<!-- bench_lora:end -->"
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+NAME = "bench_lora"
+START, END = markers(NAME)
 TARGET = 1.5
 
 
@@ -297,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = size_rows([2, 4] if args.quick else [4, 8, 16, 32], o, a, h, r)
     section = render(args, shape, fwd, train, actor, sizes)
     summary = [f"ratio {name}/shared = {t / fwd['shared']:.2f}x" for name, t in fwd.items()]
-    publish(section, "bench_lora", summary, args.write)
+    publish(section, NAME, summary, args.write)
     return 0
 
 

@@ -27,15 +27,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_sim import (  # noqa: E402
+from common import (
     RESULTS,
     interleaved,
     longest,
@@ -45,10 +42,9 @@ from bench_sim import (  # noqa: E402
     ratio_summary,
     shipped_scenarios,
 )
-
-from factory_twin.env import LineEnv  # noqa: E402
-from factory_twin.scenario import Scenario  # noqa: E402
-from factory_twin.train.mappo import MAPPO, TrainConfig  # noqa: E402
+from factory_twin.env import LineEnv
+from factory_twin.scenario import Scenario
+from factory_twin.train.mappo import MAPPO, TrainConfig
 
 NAME = "bench_rollout"
 TARGET = 5.0

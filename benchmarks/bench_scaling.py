@@ -23,15 +23,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_env import breakdown, min_setup_actions  # noqa: E402
-from bench_sim import (  # noqa: E402
+from bench_env import breakdown, min_setup_actions
+from common import (
     RESULTS,
     interleaved,
     machine_lines,
@@ -39,11 +36,10 @@ from bench_sim import (  # noqa: E402
     med,
     publish,
 )
-
-from factory_twin.env import LineEnv  # noqa: E402
-from factory_twin.policy.heuristics import min_setup  # noqa: E402
-from factory_twin.scenario import Scenario, parse_scenario  # noqa: E402
-from factory_twin.sim.line import Line  # noqa: E402
+from factory_twin.env import LineEnv
+from factory_twin.policy.heuristics import min_setup
+from factory_twin.scenario import Scenario, parse_scenario
+from factory_twin.sim.line import Line
 
 NAME = "bench_scaling"
 LINEAR_BELOW = 1.2  # log-log exponent of µs per part: 1 is linear, 2 quadratic

@@ -11,9 +11,6 @@ counted), and the longest one (most stations) also over a long run to show the s
 rate without the start-up. Events are counted in a separate, untimed pass over the same seed
 (the trajectory is deterministic), so counting costs nothing in the timed runs.
 
-This file also holds the helpers the other benchmark scripts of this set import
-(`machine_lines`, `write_section`, `interleaved`, `ratio_summary`).
-
     python benchmarks/bench_sim.py            # print results
     python benchmarks/bench_sim.py --write    # ... and update benchmarks/RESULTS.md
     python benchmarks/bench_sim.py --quick    # tiny smoke run (seconds)
@@ -22,115 +19,29 @@ This file also holds the helpers the other benchmark scripts of this set import
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import os
-import platform
 import random
-import shlex
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import simpy
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run from a checkout, uninstalled
-
-from factory_twin.policy.heuristics import min_setup  # noqa: E402
-from factory_twin.scenario import Scenario, load_scenario  # noqa: E402
-from factory_twin.sim.line import Line  # noqa: E402
+from common import (
+    RESULTS,
+    interleaved,
+    longest,
+    machine_lines,
+    markers,
+    med,
+    publish,
+    ratio_summary,
+    shipped_scenarios,
+)
+from factory_twin.policy.heuristics import min_setup
+from factory_twin.scenario import Scenario
+from factory_twin.sim.line import Line
 
 NAME = "bench_sim"
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-SCENARIOS = ROOT / "scenarios"
-
-
-# --- helpers shared by this set of benchmark scripts -----------------------------------------
-
-
-from results_md import cpu_name, markers, publish, write_section  # noqa: E402,F401 - shared
-
-
-def machine_lines(extra: str = "") -> list[str]:
-    """Machine, versions, date and the exact command, as bullet lines."""
-    cpu = cpu_name()
-    versions = f"Python {platform.python_version()}, simpy {simpy.__version__}"
-    if "torch" in sys.modules:
-        torch = sys.modules["torch"]
-        versions += f", torch {torch.__version__} (threads: {torch.get_num_threads()})"
-    try:
-        load = "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        load = "load average unknown"
-    return [
-        f"- Machine: {platform.platform()}, {cpu}, {os.cpu_count()} logical CPUs ({load} "
-        "at the end of the run: other work shares this machine, so compare ratios, which are "
-        "measured interleaved in the same run, rather than absolute numbers)",
-        f"- {versions}{extra}",
-        f"- Code: {code_version()}",
-        f"- Date: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- Command: `{shlex.join(['python', *sys.argv])}`",
-    ]
-
-
-def code_version() -> str:
-    """Commit of the checkout, and which package files differ from it (work in progress)."""
-
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True
-        ).stdout
-
-    try:
-        sha = git("rev-parse", "--short", "HEAD").strip()
-        dirty = [ln[3:] for ln in git("status", "--porcelain", "--", "factory_twin").splitlines()]
-    except (OSError, subprocess.SubprocessError):
-        return "unknown (not a git checkout)"
-    if not dirty:
-        return f"git {sha}"
-    return f"git {sha} + uncommitted changes in {', '.join(dirty)}"
-
-
-def interleaved(cases: dict[str, Callable[[int], dict]], rounds: int) -> dict[str, list[dict]]:
-    """Run every case once per round, in turn (ABAB...), so that a load spike on a shared
-    machine hits all cases alike. A case gets the round index and returns a dict of numbers
-    (at least 'seconds'); the result keeps every round's dict per case."""
-    out: dict[str, list[dict]] = {name: [] for name in cases}
-    for r in range(rounds):
-        for name, fn in cases.items():
-            out[name].append(fn(r))
-    return out
-
-
-def med(samples: list[dict], key: str) -> float:
-    return statistics.median(s[key] for s in samples)
-
-
-def ratio_summary(values: list[float]) -> str:
-    """'median (min-max)' of per-round ratios."""
-    return f"{statistics.median(values):.2f}x ({min(values):.2f}-{max(values):.2f})"
-
-
-def shipped_scenarios() -> dict[str, Scenario]:
-    return {p.stem: load_scenario(p) for p in sorted(SCENARIOS.glob("*.yaml"))}
-
-
-def longest(scenarios: dict[str, Scenario]) -> str:
-    """The scenario with the most stations (then machines, then horizon)."""
-    return max(
-        scenarios,
-        key=lambda n: (
-            len(scenarios[n].stations),
-            sum(s.machines for s in scenarios[n].stations),
-            scenarios[n].horizon.warmup + scenarios[n].horizon.length,
-        ),
-    )
-
-
-# --- what this script measures ---------------------------------------------------------------
 
 
 def run_line(sc: Scenario, seed: int, minutes: float) -> dict:

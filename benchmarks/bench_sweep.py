@@ -17,12 +17,9 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_sim import (  # noqa: E402
+from common import (
     RESULTS,
     longest,
     machine_lines,
@@ -31,9 +28,8 @@ from bench_sim import (  # noqa: E402
     ratio_summary,
     shipped_scenarios,
 )
-
-from factory_twin.scenario import Scenario, parse_scenario  # noqa: E402
-from factory_twin.sweep import run_sweep  # noqa: E402
+from factory_twin.scenario import Scenario, parse_scenario
+from factory_twin.sweep import run_sweep
 
 NAME = "bench_sweep"
 POLICY = "min-setup"

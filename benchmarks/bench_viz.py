@@ -24,19 +24,16 @@ import sys
 import time
 from pathlib import Path
 
+import pygame
+
+from common import cpu_name, publish
+from factory_twin.scenario import Scenario, parse_scenario
+from factory_twin.viz.app import App
+from factory_twin.viz.drivers import HeuristicDriver
+from factory_twin.viz.layout import preferred_size
+
 if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-
-import pygame  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
-
-from results_md import cpu_name, publish  # noqa: E402
-
-from factory_twin.scenario import Scenario, parse_scenario  # noqa: E402
-from factory_twin.viz.app import App  # noqa: E402
-from factory_twin.viz.drivers import HeuristicDriver  # noqa: E402
-from factory_twin.viz.layout import preferred_size  # noqa: E402
 
 START, END = "<!-- bench_viz:start -->", "<!-- bench_viz:end -->"
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"

@@ -18,10 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
-from results_md import RESULTS, summary_section, write_section  # noqa: E402
+from common import BENCH, RESULTS, ROOT, summary_section, write_section
 
 ORDER = ("sim", "env", "rollout", "scaling", "sweep", "lora", "viz", "end_to_end")
 
@@ -31,7 +28,7 @@ def scripts() -> list[Path]:
         short = p.stem.removeprefix("bench_")
         return (ORDER.index(short) if short in ORDER else len(ORDER), short)
 
-    return sorted(HERE.glob("bench_*.py"), key=key)
+    return sorted(BENCH.glob("bench_*.py"), key=key)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -22,14 +22,11 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from results_md import markers, write_section  # noqa: E402
-
-from factory_twin.scenario import load_scenario  # noqa: E402
-from factory_twin.stats import mean_ci  # noqa: E402
-from factory_twin.train.evaluate import eval_seeds, evaluate_actor, evaluate_heuristic  # noqa: E402
-from factory_twin.train.mappo import MAPPO, TrainConfig  # noqa: E402
+from common import markers, write_section
+from factory_twin.scenario import load_scenario
+from factory_twin.stats import mean_ci
+from factory_twin.train.evaluate import eval_seeds, evaluate_actor, evaluate_heuristic
+from factory_twin.train.mappo import MAPPO, TrainConfig
 
 METHODS = [
     ("PS", "shared", {"method": "ps"}),

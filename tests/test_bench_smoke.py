@@ -4,10 +4,12 @@ KPIs for any number of workers and log one run with an episode per seed."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -137,9 +139,19 @@ def test_training_benchmark_quick_runs_every_variant() -> None:
         assert f"| {label} |" in proc.stdout
 
 
+def _bench_common() -> ModuleType:
+    """benchmarks/common.py loaded from its file: benchmarks/ is not a package, and a test
+    should not put it on sys.path for every test after it."""
+    spec = importlib.util.spec_from_file_location("benchmarks_common", BENCH / "common.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_summary_collects_every_sections_target_verdicts(tmp_path: Path) -> None:
-    sys.path.insert(0, str(BENCH))
-    from results_md import TITLE, summary_section, write_section
+    common = _bench_common()
+    write_section, summary_section = common.write_section, common.summary_section
 
     path = tmp_path / "RESULTS.md"
     write_section(
@@ -150,7 +162,7 @@ def test_summary_collects_every_sections_target_verdicts(tmp_path: Path) -> None
     write_section("<!-- b:start -->\n## b: two\n\nno target here\n<!-- b:end -->\n", "b", path)
     write_section(summary_section(path.read_text()), "summary", path, first=True)
     text = path.read_text()
-    assert text.startswith(TITLE + "\n<!-- summary:start -->")
+    assert text.startswith(common.TITLE + "\n<!-- summary:start -->")
     assert "| [a](#a-one) | x <= 3: **met** (2.1x). |" in text
     assert "| [b](#b-two) | reported (no target) |" in text
     before = text
