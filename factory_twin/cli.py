@@ -72,7 +72,8 @@ def _load(path: Path) -> tuple[Scenario, str]:
 
 
 def _open_db(db: str | None):
-    from factory_twin.store.db import database_url, open_db
+    from factory_twin.store.connection import database_url
+    from factory_twin.store.runlog import open_db
 
     return open_db(database_url(db))
 
@@ -147,7 +148,7 @@ def run(
     ] = False,
 ) -> None:
     """Simulate the scenario's horizon under a policy; log and print KPIs with 95% CIs."""
-    from factory_twin.report import kpi_table, log_evaluation
+    from factory_twin.report import kpi_table
 
     sc, text = _load(file)
     names = list(HEURISTIC_NAMES) if policy == "all" else [policy]
@@ -155,6 +156,7 @@ def run(
         _check_policy_name(name)
     seed_list = list(range(seed, seed + seeds))
     database = _open_db(db)
+    sid = database.ensure_scenario(sc.name, sc.content_hash(), text)
     results = {}
     with _progress() as progress:
         for name in names:
@@ -162,7 +164,7 @@ def run(
             kpis = _simulate_policy(
                 sc, name, seed_list, store, functools.partial(progress.advance, task)
             )
-            run_id = log_evaluation(database, sc, text, name, seed_list, kpis, kind="simulate")
+            run_id = database.log_evaluation(sid, name, seed_list, kpis, kind="simulate")
             if record:
                 _record(database, run_id, sc, name, seed_list[0], store)
             results[f"{name} (run {run_id})"] = kpis
@@ -329,7 +331,7 @@ def compare(
 ) -> None:
     """Train (or load) every method, evaluate each and the best heuristic on held-out seeds,
     print a KPI table with 95% CIs and write a PNG chart."""
-    from factory_twin.report import chart, kpi_table, log_evaluation
+    from factory_twin.report import chart, kpi_table
     from factory_twin.train.evaluate import eval_seeds, evaluate_actor, evaluate_heuristic
     from factory_twin.train.mappo import TrainConfig
     from factory_twin.train.pipeline import LABELS, METHODS, load_trained, train_method
@@ -340,6 +342,7 @@ def compare(
             raise typer.BadParameter(f"--methods: {m!r} is not one of {METHODS}")
     sc, text = _load(file)
     database, adapter_store = _open_db(db), _store(store)
+    sid = database.ensure_scenario(sc.name, sc.content_hash(), text)
     seed_list = eval_seeds(seeds)
     results, extra = {}, {}
     with _progress() as progress:
@@ -350,7 +353,7 @@ def compare(
             if best is None or _mean_th(kpis) > _mean_th(best):
                 best_name, best = name, kpis
             progress.advance(task)
-        log_evaluation(database, sc, text, best_name, seed_list, best)
+        database.log_evaluation(sid, best_name, seed_list, best)
         results[f"best heuristic ({best_name})"] = best
         for m in chosen:
             trained = None
@@ -367,9 +370,7 @@ def compare(
                     _train_progress(progress, LABELS[m], steps),
                 )
             kpis = evaluate_actor(sc, trained.actor, seed_list)
-            log_evaluation(
-                database, sc, text, m, seed_list, kpis, config={"from_run": trained.run_id}
-            )
+            database.log_evaluation(sid, m, seed_list, kpis, config={"from_run": trained.run_id})
             results[LABELS[m]] = kpis
             counts = trained.actor.parameter_counts()
             extra[LABELS[m]] = {
@@ -548,6 +549,7 @@ def sweep(
     check_policy(sc, policy, store)  # a missing stored policy fails here, before any work
     seed_list = list(range(seed, seed + seeds))
     database = _open_db(db)
+    sid = database.ensure_scenario(sc.name, sc.content_hash(), text)
     with _progress() as progress:
         task = progress.add_task(
             f"{policy}: {seeds} seeds", total=seeds, info=f"{workers} worker(s)"
@@ -560,7 +562,7 @@ def sweep(
             store=store,
             on_result=lambda n: progress.advance(task, n),
         )
-    run_id = log_sweep(database, sc, text, result)
+    run_id = log_sweep(database, sid, result)
     title = (
         f"{sc.name}: {seeds} seeds, {sc.horizon.length:g} min each, {workers} worker(s), "
         f"{result.seconds:.1f} s"

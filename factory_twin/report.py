@@ -1,4 +1,4 @@
-"""KPI tables, charts and log entries for sets of replications."""
+"""KPI tables and charts for sets of replications (rendering only; logging is store/runlog.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,8 @@ from pathlib import Path
 
 from rich.table import Table
 
-from factory_twin.scenario import Scenario
 from factory_twin.sim.kpi import KPIs
 from factory_twin.stats import Estimate, mean_ci
-from factory_twin.store.db import KPI_COLUMNS, Database
 
 # (KPI attribute, column title, scale for display, format)
 COLUMNS = (
@@ -52,36 +50,6 @@ def kpi_table(title: str, results: dict[str, list[KPIs]], extra: dict | None = N
         cells += [str(extra.get(label, {}).get(c, "")) for c in extra_cols]
         table.add_row(label, *cells)
     return table
-
-
-def log_evaluation(
-    db: Database,
-    sc: Scenario,
-    text: str,
-    method: str,
-    seeds: list[int],
-    kpis: list[KPIs],
-    kind: str = "evaluate",
-    config: dict | None = None,
-) -> int:
-    """Store one run with an episode per seed; returns the run id."""
-    sid = db.ensure_scenario(sc.name, sc.content_hash(), text)
-    run_id = db.start_run(sid, kind, method, seeds[0], {"seeds": seeds, **(config or {})})
-    rows = []
-    for i, (seed, k) in enumerate(zip(seeds, kpis, strict=True)):
-        rows.append((i, seed, k.sim_minutes, episode_kpis(k)))
-    db.add_episodes(run_id, rows)
-    db.finish_run(run_id, "done")
-    return run_id
-
-
-def episode_kpis(k: KPIs, episode_return: float | None = None) -> dict:
-    """The log's KPI columns; undefined values (no part finished) are stored as 0."""
-    row = {}
-    for name in KPI_COLUMNS:
-        value = episode_return if name == "episode_return" else getattr(k, name)
-        row[name] = 0.0 if isinstance(value, float) and not math.isfinite(value) else value
-    return row
 
 
 def chart(path: Path, title: str, results: dict[str, list[KPIs]]) -> Path:

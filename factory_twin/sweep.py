@@ -24,11 +24,15 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from factory_twin.errors import FactoryTwinError
 from factory_twin.policy.heuristics import HEURISTICS
 from factory_twin.scenario import Scenario
 from factory_twin.sim.kpi import KPIs
+
+if TYPE_CHECKING:
+    from factory_twin.store.runlog import Database
 
 LEARNED_POLICIES = ("shared", "adapted", "ps", "ps-id", "nps", "lorasa")
 LEARNED_CHUNK = 4  # seeds per actor batch for learned policies (fixed: results must not vary)
@@ -173,15 +177,12 @@ def run_sweep(
     )
 
 
-def log_sweep(db, scenario: Scenario, text: str, result: SweepResult) -> int:
-    """Store the sweep as one run with an episode per seed (the same rows `run` writes)."""
-    from factory_twin.report import log_evaluation
-
+def log_sweep(db: Database, scenario_id: int, result: SweepResult) -> int:
+    """Store the sweep as one run with an episode per seed (the same rows `run` writes) under
+    the scenario registered as `scenario_id` (`Database.ensure_scenario`)."""
     kind = "simulate" if policy_kind(result.policy) == "heuristic" else "evaluate"
-    result.run_id = log_evaluation(
-        db,
-        scenario,
-        text,
+    result.run_id = db.log_evaluation(
+        scenario_id,
         result.policy,
         result.seeds,
         result.kpis,

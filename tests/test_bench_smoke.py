@@ -14,7 +14,7 @@ from types import ModuleType
 import pytest
 
 from factory_twin.scenario import load_scenario, parse_scenario
-from factory_twin.store.db import open_db
+from factory_twin.store.runlog import open_db
 from factory_twin.sweep import SweepError, chunks, log_sweep, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,7 +100,8 @@ def test_sweep_same_kpis_for_any_worker_count(tmp_path: Path) -> None:
     assert one.kpis[0].summary() != one.kpis[1].summary()  # seeds really differ
 
     db = open_db(str(tmp_path / "sweep.sqlite"))
-    run_id = log_sweep(db, sc, "yaml text", two)
+    sid = db.ensure_scenario(sc.name, sc.content_hash(), "yaml text")
+    run_id = log_sweep(db, sid, two)
     episodes = db.episodes(run_id)
     assert [e.seed for e in episodes] == seeds
     assert [e.kpis()["good_parts"] for e in episodes] == [k.good_parts for k in two.kpis]

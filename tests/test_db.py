@@ -14,16 +14,10 @@ from sqlalchemy import inspect
 from sqlalchemy.exc import OperationalError
 
 from factory_twin.errors import StoreError
-from factory_twin.store.db import (
-    DB_ENV_VAR,
-    DEFAULT_DB_URL,
-    KPI_COLUMNS,
-    Base,
-    Database,
-    _retry,
-    database_url,
-    open_db,
-)
+from factory_twin.sim.kpi import KPIs
+from factory_twin.store.connection import DB_ENV_VAR, DEFAULT_DB_URL, database_url, retry
+from factory_twin.store.runlog import Database, episode_kpis, open_db
+from factory_twin.store.schema import KPI_COLUMNS, Base
 
 TABLES = {"scenarios", "runs", "episodes", "adapter_versions", "events"}
 
@@ -74,6 +68,40 @@ def test_round_trip_run_episodes_events(db: Database, tmp_path: Path) -> None:
     assert isinstance(episodes[0].good_parts, int)
 
     assert db.events(rid) == [(1, 0.25, {"kind": "start"}), (2, 3.5, {"kind": "done", "part": 7})]
+
+
+def sim_kpis(throughput: float, lead_time: float = 30.0) -> KPIs:
+    return KPIs(
+        throughput=throughput,
+        wip=2.0,
+        lead_time_mean=lead_time,
+        lead_time_p95=lead_time,
+        oee=0.5,
+        scrap_rate=0.0,
+        utilisation=0.75,
+        bound_pct=80.0,
+        good_parts=12,
+        scrapped_parts=1,
+        sim_minutes=480.0,
+        departure_rate=throughput,
+        sojourn_mean=lead_time,
+    )
+
+
+def test_log_evaluation_stores_one_done_run_with_an_episode_per_seed(db: Database) -> None:
+    sid = db.ensure_scenario("line", "9" * 64, "name: line\n")
+    replications = [sim_kpis(0.25), sim_kpis(0.5, lead_time=math.nan)]  # no part finished
+    rid = db.log_evaluation(sid, "fifo", [4, 5], replications, kind="simulate", config={"w": 2})
+    run = db.get_run(rid)
+    assert (run.scenario_id, run.kind, run.method, run.seed) == (sid, "simulate", "fifo", 4)
+    assert run.config == {"seeds": [4, 5], "w": 2} and run.status == "done"
+    episodes = db.episodes(rid)
+    assert [(e.index, e.seed, e.throughput) for e in episodes] == [(0, 4, 0.25), (1, 5, 0.5)]
+    assert episodes[1].lead_time_mean == 0.0 and episodes[1].episode_return is None
+    assert episodes[0].kpis() == {**episode_kpis(replications[0]), "episode_return": None}
+    with pytest.raises(ValueError):
+        db.log_evaluation(sid, "fifo", [1, 2, 3], replications)  # a seed without KPIs
+    assert [r.id for r in db.list_runs()] == [rid]  # ... left no half-written run
 
 
 def test_episode_return_is_optional(db: Database, run_id: int) -> None:
@@ -265,10 +293,10 @@ def test_lock_errors_are_retried_others_are_store_errors() -> None:
             raise OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked"))
         return "ok"
 
-    assert _retry(flaky, "x.sqlite", "testing") == "ok" and len(calls) == 3
+    assert retry(flaky, "x.sqlite", "testing") == "ok" and len(calls) == 3
 
     def broken() -> None:
         raise OperationalError("SELECT", {}, sqlite3.OperationalError("disk I/O error"))
 
     with pytest.raises(StoreError, match=r"^x\.sqlite: database error while testing \(disk I/O"):
-        _retry(broken, "x.sqlite", "testing")
+        retry(broken, "x.sqlite", "testing")

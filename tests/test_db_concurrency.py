@@ -11,7 +11,8 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from factory_twin.store.db import KPI_COLUMNS, Episode, Run, Scenario, open_db
+from factory_twin.store.runlog import open_db
+from factory_twin.store.schema import KPI_COLUMNS, EpisodeRow, RunRow, ScenarioRow
 
 WORKERS, RUNS, EPISODES = 4, 25, 8
 
@@ -52,9 +53,11 @@ def test_four_processes_write_every_row_exactly_once(tmp_path: Path) -> None:
 
     db = open_db(url)
     with db.engine.connect() as conn:
-        assert conn.scalar(select(func.count()).select_from(Scenario)) == 1
-        runs = conn.execute(select(Run.id, Run.seed, Run.status)).all()
-        episode_rows = conn.execute(select(Episode.run_id, Episode.index, Episode.good_parts)).all()
+        assert conn.scalar(select(func.count()).select_from(ScenarioRow)) == 1
+        runs = conn.execute(select(RunRow.id, RunRow.seed, RunRow.status)).all()
+        episode_rows = conn.execute(
+            select(EpisodeRow.run_id, EpisodeRow.index, EpisodeRow.good_parts)
+        ).all()
 
     assert len(runs) == WORKERS * RUNS
     assert {seed for _, seed, _ in runs} == {

@@ -6,7 +6,7 @@ import torch
 from helpers import exp, line
 
 from factory_twin.store.adapters import AdapterStore
-from factory_twin.store.db import open_db
+from factory_twin.store.runlog import open_db
 from factory_twin.train.evaluate import evaluate_actor
 from factory_twin.train.mappo import TrainConfig
 from factory_twin.train.pipeline import train_method

@@ -7,7 +7,7 @@ from helpers import exp, line
 
 from factory_twin.env import LineEnv
 from factory_twin.store.adapters import AdapterStore
-from factory_twin.store.db import open_db
+from factory_twin.store.runlog import open_db
 from factory_twin.train.adapt import adapt_station
 from factory_twin.train.mappo import TrainConfig
 from factory_twin.train.pipeline import load_trained, train_method

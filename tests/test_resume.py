@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from factory_twin.store.db import open_db
+from factory_twin.store.runlog import open_db
 from factory_twin.train.checkpoint import META, WEIGHTS, load_checkpoint
 from factory_twin.train.mappo import MAPPO
 from factory_twin.train.pipeline import config_from_dict

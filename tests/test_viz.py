@@ -235,8 +235,9 @@ def test_replay_between_records_holds_the_last_one() -> None:
 
 
 def test_replay_through_the_database(tmp_path: Path) -> None:
-    db_mod = pytest.importorskip("factory_twin.store.db")
-    db = db_mod.open_db(f"sqlite:///{tmp_path / 'viz.sqlite'}")
+    from factory_twin.store.runlog import open_db
+
+    db = open_db(f"sqlite:///{tmp_path / 'viz.sqlite'}")
     try:
         scenario_id = db.ensure_scenario("smt", "0" * 64, "name: smt")
         run_id = db.start_run(scenario_id, "simulate", "min-setup", 1, {})

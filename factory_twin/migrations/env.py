@@ -13,7 +13,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, engine_from_config, pool
 
-from factory_twin.store.db import Base
+from factory_twin.store.schema import Base
 
 config = context.config
 target_metadata = Base.metadata

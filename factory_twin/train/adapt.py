@@ -14,7 +14,7 @@ import torch
 from factory_twin.errors import FactoryTwinError
 from factory_twin.scenario import Scenario
 from factory_twin.store.adapters import AdapterStore
-from factory_twin.store.db import Database
+from factory_twin.store.runlog import Database
 from factory_twin.train.mappo import MAPPO, Progress
 from factory_twin.train.pipeline import (
     Trained,

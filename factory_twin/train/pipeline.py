@@ -18,11 +18,10 @@ from pathlib import Path
 from factory_twin.env import LineEnv
 from factory_twin.errors import StoreError
 from factory_twin.policy.networks import Actor, ActorConfig, Critic, base_hash
-from factory_twin.report import episode_kpis
 from factory_twin.scenario import Scenario
 from factory_twin.sim.kpi import collect
 from factory_twin.store.adapters import AdapterStore
-from factory_twin.store.db import Database
+from factory_twin.store.runlog import Database, episode_kpis
 from factory_twin.train.checkpoint import (
     load_checkpoint,
     prefixed,

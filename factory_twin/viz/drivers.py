@@ -152,7 +152,7 @@ def replay_from_rows(
 
 
 def replay_run(db: Any, run_id: int, label: str | None = None) -> ReplayDriver:
-    """A ReplayDriver over a stored run's events (`db` is a `store.db.Database`)."""
+    """A ReplayDriver over a stored run's events (`db` is a `store.runlog.Database`)."""
     rows = db.events(run_id)
     if not rows:
         raise ValueError(f"run {run_id} has no recorded events to replay")

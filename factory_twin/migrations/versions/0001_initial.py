@@ -4,7 +4,7 @@ Revision ID: 0001
 Revises:
 Create Date: 2025-01-01 00:00:00
 
-Constraint names follow the naming convention of ``factory_twin.store.db.Base.metadata``
+Constraint names follow the naming convention of ``factory_twin.store.schema.Base.metadata``
 so that autogenerate/compare_metadata see no difference.
 """
 
