@@ -79,9 +79,9 @@ def _open_db(db: str | None):
 
 
 def _store(root: Path):
-    from factory_twin.store.adapters import AdapterStore
+    from factory_twin.store.policies import PolicyStore
 
-    return AdapterStore(root)
+    return PolicyStore(root)
 
 
 def _check_policy_name(name: str) -> None:

@@ -85,11 +85,11 @@ def _load_actor(scenario: Scenario, policy: str, store: str):
     if key not in _ACTORS:
         import torch
 
-        from factory_twin.store.adapters import AdapterStore
+        from factory_twin.store.policies import PolicyStore
         from factory_twin.train.pipeline import load_trained
 
         torch.set_num_threads(1)
-        _ACTORS[key] = load_trained(AdapterStore(Path(store)), scenario, policy).actor
+        _ACTORS[key] = load_trained(PolicyStore(Path(store)), scenario, policy).actor
     return _ACTORS[key]
 
 

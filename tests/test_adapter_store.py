@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
-import factory_twin.store.adapters as adapters_mod
 import factory_twin.store.atomic as atomic_mod
+import factory_twin.store.policies as policies_mod
 from factory_twin.errors import StoreError
-from factory_twin.store.adapters import AdapterStore, safe_name
 from factory_twin.store.atomic import atomic_write_bytes, atomic_write_text
+from factory_twin.store.policies import PolicyStore, safe_name
 
 RANK = 4
 SCENARIO, STATION = "two-stage line", "drill"
@@ -45,8 +45,8 @@ def meta(**overrides: object) -> dict[str, object]:
 
 
 @pytest.fixture()
-def store(tmp_path: Path) -> AdapterStore:
-    return AdapterStore(tmp_path / "adapters_store")
+def store(tmp_path: Path) -> PolicyStore:
+    return PolicyStore(tmp_path / "adapters_store")
 
 
 def assert_bit_identical(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
@@ -56,7 +56,7 @@ def assert_bit_identical(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor])
         assert a[name].contiguous().view(torch.uint8).equal(b[name].contiguous().view(torch.uint8))
 
 
-def saved_weights(store: AdapterStore, station: str = STATION) -> tuple[Path, Path]:
+def saved_weights(store: PolicyStore, station: str = STATION) -> tuple[Path, Path]:
     vdir = store.station_dir(SCENARIO, station) / f"v{store.latest_version(SCENARIO, station)}"
     return vdir / "adapter.safetensors", vdir / "adapter.json"
 
@@ -68,7 +68,7 @@ def rewrite_sha(json_path: Path, weights: Path) -> None:
     json_path.write_text(json.dumps(data))
 
 
-def test_round_trip_is_bit_identical(store: AdapterStore) -> None:
+def test_round_trip_is_bit_identical(store: PolicyStore) -> None:
     tensors = lora_tensors()
     tensors["layers.0.A"] = tensors["layers.0.A"].T.contiguous().T  # non-contiguous view
     saved = store.save_adapter(SCENARIO, STATION, tensors, meta())
@@ -83,7 +83,7 @@ def test_round_trip_is_bit_identical(store: AdapterStore) -> None:
     assert info["rank"] == RANK and info["alpha"] == 8.0 and info["created"]
 
 
-def test_versions_increment_and_latest_is_default(store: AdapterStore) -> None:
+def test_versions_increment_and_latest_is_default(store: PolicyStore) -> None:
     assert (
         store.versions(SCENARIO, STATION) == [] and store.latest_version(SCENARIO, STATION) is None
     )
@@ -98,7 +98,7 @@ def test_versions_increment_and_latest_is_default(store: AdapterStore) -> None:
         store.load_adapter(SCENARIO, "other")
 
 
-def test_concurrent_writers_get_distinct_versions(store: AdapterStore) -> None:
+def test_concurrent_writers_get_distinct_versions(store: PolicyStore) -> None:
     errors: list[BaseException] = []
     results: list[int] = []
 
@@ -121,7 +121,7 @@ def test_concurrent_writers_get_distinct_versions(store: AdapterStore) -> None:
     assert len(contents) == 8
 
 
-def test_flipped_byte_is_refused(store: AdapterStore) -> None:
+def test_flipped_byte_is_refused(store: PolicyStore) -> None:
     store.save_adapter(SCENARIO, STATION, lora_tensors(), meta())
     weights, _ = saved_weights(store)
     data = bytearray(weights.read_bytes())
@@ -132,7 +132,7 @@ def test_flipped_byte_is_refused(store: AdapterStore) -> None:
     assert str(weights) in str(info.value) and "\n" not in str(info.value)
 
 
-def test_truncated_file_is_refused(store: AdapterStore) -> None:
+def test_truncated_file_is_refused(store: PolicyStore) -> None:
     store.save_adapter(SCENARIO, STATION, lora_tensors(), meta())
     weights, json_path = saved_weights(store)
     weights.write_bytes(weights.read_bytes()[:100])
@@ -144,14 +144,14 @@ def test_truncated_file_is_refused(store: AdapterStore) -> None:
     assert str(weights) in str(info.value)
 
 
-def test_wrong_base_hash_is_refused(store: AdapterStore) -> None:
+def test_wrong_base_hash_is_refused(store: PolicyStore) -> None:
     store.save_adapter(SCENARIO, STATION, lora_tensors(), meta())
     with pytest.raises(StoreError, match="base_hash is 'base-1'; expected 'base-2'") as info:
         store.load_adapter(SCENARIO, STATION, expected_base_hash="base-2")
     assert "adapter.json" in str(info.value)
 
 
-def test_wrong_rank_is_refused(store: AdapterStore) -> None:
+def test_wrong_rank_is_refused(store: PolicyStore) -> None:
     store.save_adapter(SCENARIO, STATION, lora_tensors(), meta())
     with pytest.raises(StoreError, match="rank is 4; expected 8"):
         store.load_adapter(SCENARIO, STATION, expected_rank=8)
@@ -168,7 +168,7 @@ def test_wrong_rank_is_refused(store: AdapterStore) -> None:
         store.save_adapter(SCENARIO, STATION, lora_tensors(), meta(rank=2))
 
 
-def test_missing_or_broken_json_is_refused(store: AdapterStore) -> None:
+def test_missing_or_broken_json_is_refused(store: PolicyStore) -> None:
     store.save_adapter(SCENARIO, STATION, lora_tensors(), meta())
     _, json_path = saved_weights(store)
     json_path.write_text("{not json")
@@ -183,7 +183,7 @@ def test_missing_or_broken_json_is_refused(store: AdapterStore) -> None:
         store.load_adapter(SCENARIO, STATION)
 
 
-def test_missing_weights_file_is_refused(store: AdapterStore) -> None:
+def test_missing_weights_file_is_refused(store: PolicyStore) -> None:
     store.save_adapter(SCENARIO, STATION, lora_tensors(), meta())
     weights, _ = saved_weights(store)
     weights.unlink()
@@ -191,7 +191,7 @@ def test_missing_weights_file_is_refused(store: AdapterStore) -> None:
         store.load_adapter(SCENARIO, STATION)
 
 
-def test_unicode_and_awkward_names(store: AdapterStore) -> None:
+def test_unicode_and_awkward_names(store: PolicyStore) -> None:
     names = ["Fräse 3 — 焊接", "焊接", "喷涂", "Drill", "drill", "_base", "../escape", "CON"]
     dirs = {store.station_dir(SCENARIO, name) for name in names}
     assert len(dirs) == len(names)
@@ -209,7 +209,7 @@ def test_unicode_and_awkward_names(store: AdapterStore) -> None:
 
 
 def test_failure_mid_save_leaves_no_version_and_no_litter(
-    store: AdapterStore, monkeypatch: pytest.MonkeyPatch
+    store: PolicyStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     written: list[Path] = []
 
@@ -217,7 +217,7 @@ def test_failure_mid_save_leaves_no_version_and_no_litter(
         written.extend(Path(path).parent.iterdir())  # the weights file is already there
         raise RuntimeError("disk pulled")
 
-    monkeypatch.setattr(adapters_mod, "atomic_write_text", fail_after_weights)
+    monkeypatch.setattr(policies_mod, "atomic_write_text", fail_after_weights)
     with pytest.raises(RuntimeError, match="disk pulled"):
         store.save_adapter(SCENARIO, STATION, lora_tensors(), meta())
     assert [p.name for p in written] == ["adapter.safetensors"]
@@ -225,11 +225,11 @@ def test_failure_mid_save_leaves_no_version_and_no_litter(
     assert store.versions(SCENARIO, STATION) == []
     assert list(station_dir.iterdir()) == []
 
-    monkeypatch.setattr(adapters_mod, "atomic_write_text", atomic_write_text)
+    monkeypatch.setattr(policies_mod, "atomic_write_text", atomic_write_text)
     assert store.save_adapter(SCENARIO, STATION, lora_tensors(), meta()).version == 1
 
 
-def test_loading_never_unpickles(store: AdapterStore, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_loading_never_unpickles(store: PolicyStore, monkeypatch: pytest.MonkeyPatch) -> None:
     store.save_adapter(SCENARIO, STATION, lora_tensors(), meta())
     weights, json_path = saved_weights(store)
     torch.save({"layers.0.A": torch.zeros(RANK, 40)}, weights.parent / "adapter.pt")
@@ -250,7 +250,7 @@ def test_loading_never_unpickles(store: AdapterStore, monkeypatch: pytest.Monkey
         store.load_adapter(SCENARIO, STATION)
 
 
-def test_base_round_trip_and_checks(store: AdapterStore) -> None:
+def test_base_round_trip_and_checks(store: PolicyStore) -> None:
     base = {"actor.layers.0.weight": torch.randn(64, 40), "critic.head.bias": torch.randn(1)}
     base_meta = {"base_hash": "base-1", "scenario_hash": "scen-1", "config": {"hidden": [64]}}
     assert store.save_base(SCENARIO, base, base_meta).version == 1
@@ -270,7 +270,7 @@ def test_base_round_trip_and_checks(store: AdapterStore) -> None:
         store.save_base(SCENARIO, base, {"base_hash": "x"})
 
 
-def test_bad_inputs_to_save_are_store_errors(store: AdapterStore) -> None:
+def test_bad_inputs_to_save_are_store_errors(store: PolicyStore) -> None:
     with pytest.raises(StoreError, match="lacks"):
         store.save_adapter(SCENARIO, STATION, lora_tensors(), {"rank": RANK})
     with pytest.raises(StoreError, match="nothing to save"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from helpers import exp, line
 
-from factory_twin.store.adapters import AdapterStore
+from factory_twin.store.policies import PolicyStore
 from factory_twin.store.runlog import open_db
 from factory_twin.train.evaluate import evaluate_actor
 from factory_twin.train.mappo import TrainConfig
@@ -25,7 +25,7 @@ def _line():
 
 def _train(root, seed):
     db = open_db(f"sqlite:///{root / 'log.sqlite'}")
-    store = AdapterStore(root / "store")
+    store = PolicyStore(root / "store")
     cfg = TrainConfig(method="lorasa", seed=seed, **TINY)
     t = train_method(_line(), "yaml", cfg, db, store)
     adapters = {s: store.load_adapter("test-line", s)[0] for s in ("a", "b")}

@@ -6,7 +6,7 @@ import torch
 from helpers import exp, line
 
 from factory_twin.env import LineEnv
-from factory_twin.store.adapters import AdapterStore
+from factory_twin.store.policies import PolicyStore
 from factory_twin.store.runlog import open_db
 from factory_twin.train.adapt import adapt_station
 from factory_twin.train.mappo import TrainConfig
@@ -31,7 +31,7 @@ def small_line(fast_scrap_at_b: float = 0.3):
 
 
 def _setup(tmp_path):
-    return open_db(f"sqlite:///{tmp_path / 'log.sqlite'}"), AdapterStore(tmp_path / "store")
+    return open_db(f"sqlite:///{tmp_path / 'log.sqlite'}"), PolicyStore(tmp_path / "store")
 
 
 def test_trained_policies_round_trip_through_the_store(tmp_path):

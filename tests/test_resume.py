@@ -103,7 +103,7 @@ def test_non_finite_reward_stops_training_and_keeps_last_checkpoint(tmp_path, mo
     from factory_twin.env import LineEnv
     from factory_twin.errors import TrainingError
     from factory_twin.scenario import parse_scenario_text
-    from factory_twin.store.adapters import AdapterStore
+    from factory_twin.store.policies import PolicyStore
     from factory_twin.train.mappo import TrainConfig
     from factory_twin.train.pipeline import train_method
 
@@ -124,7 +124,7 @@ def test_non_finite_reward_stops_training_and_keeps_last_checkpoint(tmp_path, mo
             "yaml",
             cfg,
             db,
-            AdapterStore(tmp_path / "s"),
+            PolicyStore(tmp_path / "s"),
             checkpoints=tmp_path / "ckpt",
             checkpoint_every=1,
         )

@@ -74,7 +74,7 @@ class EpisodeRecord:
 
 @dataclass(frozen=True)
 class AdapterVersionInfo:
-    """A registered adapter version (mirrors the AdapterStore's adapter.json)."""
+    """A registered adapter version (mirrors the PolicyStore's adapter.json)."""
 
     id: int
     run_id: int | None

@@ -406,7 +406,7 @@ class Database:
         alpha: float,
         run_id: int | None = None,
     ) -> int:
-        """Register an adapter version written by AdapterStore and return its row id.
+        """Register an adapter version written by PolicyStore and return its row id.
 
         Registering the same (scenario, station, version) again with the same sha256 is a
         no-op returning the existing id; a different sha256 is refused (StoreError).

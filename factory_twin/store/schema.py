@@ -136,7 +136,7 @@ class EpisodeRow(Base):
 
 
 class AdapterVersionRow(Base):
-    """Index of adapter versions written by the on-disk AdapterStore (the files stay the truth)."""
+    """Index of adapter versions written by the on-disk PolicyStore (the files stay the truth)."""
 
     __tablename__ = "adapter_versions"
     __table_args__ = (UniqueConstraint("scenario_name", "station", "version"),)

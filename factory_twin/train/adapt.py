@@ -13,7 +13,7 @@ import torch
 
 from factory_twin.errors import FactoryTwinError
 from factory_twin.scenario import Scenario
-from factory_twin.store.adapters import AdapterStore
+from factory_twin.store.policies import PolicyStore
 from factory_twin.store.runlog import Database
 from factory_twin.train.mappo import MAPPO, Progress
 from factory_twin.train.pipeline import (
@@ -53,7 +53,7 @@ def adapt_station(
     steps: int,
     seed: int,
     db: Database,
-    store: AdapterStore,
+    store: PolicyStore,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> tuple[Trained, Trained]:
     """Returns (before, after): the stored policy and the one with the re-trained adapter."""

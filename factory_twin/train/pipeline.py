@@ -1,6 +1,6 @@
 """Training runs end to end: train a method, store what it learned, load it back.
 
-What is stored where (see store/adapters.py for the layout):
+What is stored where (see store/policies.py for the layout):
 - LoRASA: the shared base (actor base + critic) under `_base/`, one adapter per station under
   `<station>/`; loading rebuilds the policy from the latest base and each station's latest
   adapter, refusing adapters trained on another base.
@@ -20,7 +20,7 @@ from factory_twin.errors import StoreError
 from factory_twin.policy.networks import Actor, ActorConfig, Critic, base_hash
 from factory_twin.scenario import Scenario
 from factory_twin.sim.kpi import collect
-from factory_twin.store.adapters import AdapterStore
+from factory_twin.store.policies import PolicyStore
 from factory_twin.store.runlog import Database, episode_kpis
 from factory_twin.train.checkpoint import (
     load_checkpoint,
@@ -58,7 +58,7 @@ def train_method(
     text: str,
     cfg: TrainConfig,
     db: Database,
-    store: AdapterStore,
+    store: PolicyStore,
     on_progress: Callable[[Progress], None] | None = None,
     checkpoints: Path | None = None,
     checkpoint_every: int = 10,
@@ -137,7 +137,7 @@ def _actor_dict(c: ActorConfig) -> dict:
 
 
 def save_trained(
-    store: AdapterStore,
+    store: PolicyStore,
     db: Database,
     scenario: Scenario,
     t: Trained,
@@ -216,7 +216,7 @@ def _check_fits(config: dict, scenario: Scenario, where: str) -> None:
         )
 
 
-def load_trained(store: AdapterStore, scenario: Scenario, method: str) -> Trained:
+def load_trained(store: PolicyStore, scenario: Scenario, method: str) -> Trained:
     """Load the latest stored policy of a method ('shared'/'adapted' are accepted aliases)."""
     method = POLICY_ALIASES.get(method, method)
     if method == "lorasa":
@@ -238,7 +238,7 @@ def build_policy(config: dict) -> tuple[Actor, Critic]:
     return actor, Critic(d * n, n, tuple(config["hidden"]))
 
 
-def _load_lorasa(store: AdapterStore, scenario: Scenario) -> Trained:
+def _load_lorasa(store: PolicyStore, scenario: Scenario) -> Trained:
     tensors, meta = store.load_base(scenario.name)
     config = meta["config"]
     _check_fits(config, scenario, str(store.base_dir(scenario.name)))

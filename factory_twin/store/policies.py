@@ -1,4 +1,5 @@
-"""Versioned on-disk store of per-station LoRA adapters and the shared base policy.
+"""Versioned on-disk store of trained policies: per-station LoRA adapters, the shared base
+they adapt, and the whole policies of the baselines.
 
 Layout (names sanitised by :func:`safe_name`; originals kept in the JSON)::
 
@@ -6,29 +7,16 @@ Layout (names sanitised by :func:`safe_name`; originals kept in the JSON)::
     <root>/<scenario>/_base/v<N>/base.safetensors       + base.json
     <root>/<scenario>/_policies/<method>/v<N>/policy.safetensors + policy.json
 
-Why it is built this way:
-
-* A version directory is assembled under a hidden temp name and then renamed to ``v<N>``
-  in one step, so a crash never leaves a half-written version, and two concurrent writers
-  can never both get N: renaming onto an existing (non-empty) ``v<N>`` fails and the loser
-  simply tries N+1.
-* Weights are safetensors only. Pickle-based formats (``torch.load``) execute code from
-  the file; adapters are shared between machines, so they are never used here.
-* Loading verifies everything a mismatched or tampered file could break later in
-  confusing ways (sha256, parseability, base policy hash, LoRA rank and tensor shapes)
-  and reports it as a one-line StoreError that names the file and what was expected.
-
-LoRA tensor convention checked against ``rank`` (that of ``policy.networks.export_adapter``):
-a key whose last dotted part is ``A`` or ``lora_A`` has shape ``(rank, in_features)``, one
-ending in ``B`` or ``lora_B`` has shape ``(out_features, rank)``. Other tensors are stored
-as-is.
+A version directory is assembled under a hidden temp name and then renamed to ``v<N>`` in
+one step, so a crash never leaves a half-written version, and two concurrent writers can
+never both get N: renaming onto an existing (non-empty) ``v<N>`` fails and the loser simply
+tries N+1. What goes into the files, and what loading checks, is ``store/weights.py``.
 """
 
 from __future__ import annotations
 
 import errno
 import hashlib
-import json
 import os
 import re
 import secrets
@@ -42,13 +30,25 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load as st_load
-from safetensors.torch import save as st_save
 
 from factory_twin.errors import StoreError
 from factory_twin.store.atomic import atomic_write_bytes, atomic_write_text, fsync_dir
+from factory_twin.store.weights import (
+    check_field,
+    check_rank_shapes,
+    encode,
+    positive_int,
+    read_verified,
+)
 
-__all__ = ["ADAPTER_JSON_KEYS", "BASE_JSON_KEYS", "AdapterStore", "SavedVersion", "safe_name"]
+__all__ = [
+    "ADAPTER_JSON_KEYS",
+    "BASE_JSON_KEYS",
+    "POLICY_JSON_KEYS",
+    "PolicyStore",
+    "SavedVersion",
+    "safe_name",
+]
 
 BASE_DIR_NAME = "_base"  # safe_name never yields a leading "_", so no station can collide
 ADAPTER_JSON_KEYS = (
@@ -108,112 +108,14 @@ def _utc_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    item = getattr(value, "item", None)  # numpy / torch scalars in KPI dicts
-    if callable(item):
-        return item()
-    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
-# ----------------------------------------------------------------------- tensors <-> bytes
-
-
-def _serialise(tensors: Mapping[str, torch.Tensor], where: Path) -> bytes:
-    """safetensors bytes of CPU, contiguous, non-aliased copies of the tensors."""
-    if not tensors:
-        raise StoreError(f"{where}: nothing to save; expected a non-empty dict of name -> Tensor")
-    prepared: dict[str, torch.Tensor] = {}
-    for name, tensor in tensors.items():
-        if not isinstance(name, str) or not isinstance(tensor, torch.Tensor):
-            raise StoreError(
-                f"{where}: entry {name!r} is {type(tensor).__name__}; expected str -> torch.Tensor"
-            )
-        prepared[name] = tensor.detach().to("cpu").clone(memory_format=torch.contiguous_format)
-    return st_save(prepared)
-
-
-def _parse(path: Path, data: bytes) -> dict[str, torch.Tensor]:
-    try:
-        return st_load(data)
-    except Exception as exc:  # safetensors raises its own SafetensorError and others
-        raise StoreError(
-            f"{path}: not a valid safetensors file ({_one_line(exc)}); "
-            "expected weights written by AdapterStore"
-        ) from exc
-
-
-def _check_rank_shapes(tensors: Mapping[str, torch.Tensor], rank: int, where: Path) -> None:
-    for name, tensor in tensors.items():
-        if not isinstance(tensor, torch.Tensor):
-            continue  # reported by _serialise
-        part = name.rsplit(".", 1)[-1]
-        if part in ("A", "lora_A"):
-            ok, expected = tensor.ndim == 2 and tensor.shape[0] == rank, f"({rank}, in_features)"
-        elif part in ("B", "lora_B"):
-            ok, expected = tensor.ndim == 2 and tensor.shape[1] == rank, f"(out_features, {rank})"
-        else:
-            continue
-        if not ok:
-            raise StoreError(
-                f"{where}: tensor {name!r} has shape {tuple(tensor.shape)}; "
-                f"expected {expected} for LoRA rank {rank}"
-            )
-
-
-# ------------------------------------------------------------------------ file reading
-
-
-def _read_bytes(path: Path, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError as exc:
-        raise StoreError(f"{path}: missing; expected {what}") from exc
-    except OSError as exc:
-        raise StoreError(f"{path}: unreadable ({exc.strerror or exc}); expected {what}") from exc
-
-
-def _read_meta(path: Path, required: tuple[str, ...]) -> dict[str, Any]:
-    raw = _read_bytes(path, f"{path.name} metadata written by AdapterStore")
-    try:
-        meta = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise StoreError(f"{path}: not valid JSON ({_one_line(exc)}); expected metadata") from exc
-    if not isinstance(meta, dict):
-        raise StoreError(f"{path}: holds {type(meta).__name__}; expected a JSON object")
-    missing = [key for key in required if key not in meta]
-    if missing:
-        raise StoreError(f"{path}: lacks keys {missing}; expected all of {list(required)}")
-    if not isinstance(meta["sha256"], str):
-        raise StoreError(f"{path}: sha256 is {meta['sha256']!r}; expected a hex string")
-    return meta
-
-
-def _check_field(meta: Mapping[str, Any], key: str, ok: bool, expected: str, where: Path) -> None:
-    if not ok:
-        raise StoreError(f"{where}: {key} is {meta.get(key)!r}; expected {expected}")
-
-
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-# --------------------------------------------------------------------------- the store
-
-
-class AdapterStore:
-    """Versioned adapters and base policies under ``root`` (see module docstring)."""
+class PolicyStore:
+    """Adapters, base policies and baseline policies, versioned under ``root`` (module doc)."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
 
     def __repr__(self) -> str:
-        return f"AdapterStore({str(self.root)!r})"
+        return f"PolicyStore({str(self.root)!r})"
 
     # -- paths and listing
 
@@ -257,9 +159,6 @@ class AdapterStore:
         """Directory holding the ``v<N>`` versions of a baseline method's whole policy."""
         return self.root / safe_name(scenario) / POLICIES_DIR_NAME / safe_name(method)
 
-    def policy_versions(self, scenario: str, method: str) -> list[int]:
-        return self._versions_in(self.policy_dir(scenario, method))
-
     # -- saving
 
     def save_adapter(
@@ -282,10 +181,10 @@ class AdapterStore:
                 f"{parent}: adapter meta lacks {missing}; expected rank, alpha, "
                 "base_hash and scenario_hash"
             )
-        _check_field(meta, "rank", _positive_int(meta["rank"]), "a positive int", parent)
+        check_field(meta, "rank", positive_int(meta["rank"]), "a positive int", parent)
         alpha_ok = isinstance(meta["alpha"], int | float) and not isinstance(meta["alpha"], bool)
-        _check_field(meta, "alpha", alpha_ok, "a number", parent)
-        _check_rank_shapes(tensors, meta["rank"], parent)
+        check_field(meta, "alpha", alpha_ok, "a number", parent)
+        check_rank_shapes(tensors, meta["rank"], parent)
         layers = meta.get("layers") or sorted({name.rsplit(".", 1)[0] for name in tensors})
         record = {
             **meta,
@@ -349,21 +248,11 @@ class AdapterStore:
     def _save(
         self, parent: Path, stem: str, tensors: Mapping[str, torch.Tensor], record: dict[str, Any]
     ) -> SavedVersion:
-        data = _serialise(tensors, parent)
-        digest = hashlib.sha256(data).hexdigest()
-        record["sha256"] = digest
-        try:
-            text = json.dumps(
-                record, indent=2, sort_keys=True, ensure_ascii=False, default=_json_default
-            )
-        except (TypeError, ValueError) as exc:
-            raise StoreError(
-                f"{parent}: {stem} meta cannot be stored ({exc}); expected JSON-serialisable values"
-            ) from exc
+        data, text, digest = encode(tensors, record, parent, stem)
         tmp = self._make_tmp_dir(parent)
         try:
             atomic_write_bytes(tmp / f"{stem}.safetensors", data)
-            atomic_write_text(tmp / f"{stem}.json", text + "\n")
+            atomic_write_text(tmp / f"{stem}.json", text)
             fsync_dir(tmp)
             version = self._publish(tmp, parent)
         except BaseException:
@@ -438,29 +327,6 @@ class AdapterStore:
             raise StoreError(f"{path}: missing; expected {what} version {version} to exist")
         return path
 
-    @staticmethod
-    def _load_verified(
-        vdir: Path, stem: str, required: tuple[str, ...], expected_base_hash: str | None
-    ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        """Read metadata + weights, check sha256, parse safetensors, check base hash."""
-        json_path, weights_path = vdir / f"{stem}.json", vdir / f"{stem}.safetensors"
-        required = (*required, "base_hash") if expected_base_hash is not None else required
-        meta = _read_meta(json_path, required)
-        data = _read_bytes(weights_path, f"{stem} weights (safetensors) listed in {json_path.name}")
-        digest = hashlib.sha256(data).hexdigest()
-        if digest != meta["sha256"]:
-            raise StoreError(
-                f"{weights_path}: sha256 is {digest}; expected {meta['sha256']} from "
-                f"{json_path.name} (file corrupted or modified)"
-            )
-        tensors = _parse(weights_path, data)
-        if expected_base_hash is not None and meta["base_hash"] != expected_base_hash:
-            raise StoreError(
-                f"{json_path}: base_hash is {meta['base_hash']!r}; expected "
-                f"{expected_base_hash!r} (saved for a different base policy)"
-            )
-        return tensors, meta
-
     def load_adapter(
         self,
         scenario: str,
@@ -471,22 +337,22 @@ class AdapterStore:
     ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Load and verify one adapter version (latest if ``version`` is None)."""
         vdir = self._version_dir(self.station_dir(scenario, station), version, "adapter")
-        tensors, meta = self._load_verified(vdir, "adapter", ADAPTER_JSON_KEYS, expected_base_hash)
+        tensors, meta = read_verified(vdir, "adapter", ADAPTER_JSON_KEYS, expected_base_hash)
         json_path = vdir / "adapter.json"
-        _check_field(meta, "station", meta["station"] == station, repr(station), json_path)
-        _check_field(meta, "scenario", meta["scenario"] == scenario, repr(scenario), json_path)
-        _check_field(meta, "rank", _positive_int(meta["rank"]), "a positive int", json_path)
+        check_field(meta, "station", meta["station"] == station, repr(station), json_path)
+        check_field(meta, "scenario", meta["scenario"] == scenario, repr(scenario), json_path)
+        check_field(meta, "rank", positive_int(meta["rank"]), "a positive int", json_path)
         if expected_rank is not None:
-            _check_field(
+            check_field(
                 meta,
                 "rank",
                 meta["rank"] == expected_rank,
                 f"{expected_rank} (the policy's LoRA rank)",
                 json_path,
             )
-        _check_field(meta, "layers", isinstance(meta["layers"], list), "a list", json_path)
-        _check_field(meta, "kpis", isinstance(meta["kpis"], dict), "an object", json_path)
-        _check_rank_shapes(tensors, meta["rank"], vdir / "adapter.safetensors")
+        check_field(meta, "layers", isinstance(meta["layers"], list), "a list", json_path)
+        check_field(meta, "kpis", isinstance(meta["kpis"], dict), "an object", json_path)
+        check_rank_shapes(tensors, meta["rank"], vdir / "adapter.safetensors")
         return tensors, meta
 
     def load_base(
@@ -494,10 +360,10 @@ class AdapterStore:
     ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Load and verify one base-policy version (latest if ``version`` is None)."""
         vdir = self._version_dir(self.base_dir(scenario), version, "base policy")
-        tensors, meta = self._load_verified(vdir, "base", BASE_JSON_KEYS, expected_base_hash)
+        tensors, meta = read_verified(vdir, "base", BASE_JSON_KEYS, expected_base_hash)
         json_path = vdir / "base.json"
-        _check_field(meta, "scenario", meta["scenario"] == scenario, repr(scenario), json_path)
-        _check_field(meta, "config", isinstance(meta["config"], dict), "an object", json_path)
+        check_field(meta, "scenario", meta["scenario"] == scenario, repr(scenario), json_path)
+        check_field(meta, "config", isinstance(meta["config"], dict), "an object", json_path)
         return tensors, meta
 
     def load_policy(
@@ -505,8 +371,8 @@ class AdapterStore:
     ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Load and verify one baseline policy version (latest if ``version`` is None)."""
         vdir = self._version_dir(self.policy_dir(scenario, method), version, f"{method} policy")
-        tensors, meta = self._load_verified(vdir, "policy", POLICY_JSON_KEYS, None)
+        tensors, meta = read_verified(vdir, "policy", POLICY_JSON_KEYS, None)
         json_path = vdir / "policy.json"
-        _check_field(meta, "method", meta["method"] == method, repr(method), json_path)
-        _check_field(meta, "config", isinstance(meta["config"], dict), "an object", json_path)
+        check_field(meta, "method", meta["method"] == method, repr(method), json_path)
+        check_field(meta, "config", isinstance(meta["config"], dict), "an object", json_path)
         return tensors, meta
