@@ -16,9 +16,9 @@ import numpy as np
 import torch
 
 from factory_twin.policy.networks import Actor
-from factory_twin.report import episode_kpis
 from factory_twin.scenario import Scenario
 from factory_twin.sim.kpi import KPIs, collect
+from factory_twin.store.runlog import episode_kpis
 from factory_twin.train.evaluate import evaluate_actor, evaluate_heuristic
 from factory_twin.train.mappo import MAPPO, Progress, TrainConfig
 from factory_twin.train.pipeline import Trained, build_policy, full_config
