@@ -103,7 +103,7 @@ class LineEnv(ParallelEnv):
         )
         self._last_totals = (0, 0, 0, 0.0)
         self.agents = list(self.possible_agents)
-        self._running = self.line.advance()
+        self.line.advance()
         self._observer.attach(self.line)
         return self._obs, self._mask, self._acting
 
@@ -122,7 +122,7 @@ class LineEnv(ParallelEnv):
             if not mask[i * width + a]:
                 a = actions.WAIT
             line.answer(i, a)
-        self._running = running = line.advance()
+        running = line.advance()
         reward = self._reward()
         observer.update()
         return self._obs, self._mask, self._acting, reward, not running
