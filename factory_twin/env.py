@@ -60,9 +60,10 @@ class LineEnv(ParallelEnv):
         costs = scenario.costs
         self._costs = (costs.good_unit, costs.scrap, costs.pm, costs.wip_per_minute)
         self._last_totals = (0, 0, 0, 0.0)
+        low, high = self._observer.layout.bounds()
         self._observation_space = spaces.Dict(
             {
-                "observation": spaces.Box(-1.0, 10.0, (self.obs_dim,), np.float32),
+                "observation": spaces.Box(low, high, dtype=np.float32),
                 "action_mask": spaces.Box(0, 1, (self.n_actions,), np.int8),
             }
         )

@@ -1,14 +1,20 @@
 """What each station sees, and the code that keeps it current as the line runs.
 
-Observation of a station (all in [0, 1] or close, same layout for every station), built
+Observation of a station (same layout for every station, slots named by `Layout`), built
 around the machine that is asking (a station with several machines answers them one by one):
   per product k: parts of k waiting (share of the buffer capacity), whether the asking machine
   is set up for k, and the changeover it would need to run k next as setup / (setup + process
   time), so "stay on the product you are set up for" is visible per action instead of having
   to be inferred from an index; then buffer fill, the asking machine's wear age (relative to
-  mean time to failure; 0 for machines that never fail), upstream and downstream buffer fill,
-  and the share of the station's machines in each state. No clock: the line runs
-  indefinitely, and a policy that read the clock would not transfer to longer horizons.
+  mean time to failure, capped at `AGE_CAP`; 0 for machines that never fail), upstream and
+  downstream buffer fill, and the share of the station's machines in each state. No clock:
+  the line runs indefinitely, and a policy that read the clock would not transfer to longer
+  horizons.
+
+Every feature lies in [0, 1] except the wear age, in [0, AGE_CAP] (`Layout.bounds`, the env's
+declared observation space). An unlimited buffer has no capacity to divide by: its parts are
+shown as a share of (parts waiting + INF_BUFFER_SCALE), so its fill reads 0.5 at 20 parts and
+stays below 1 however long the queue grows, while short queues still differ clearly.
 
 The action mask offers what is possible to the stations that are asking (see `sim.actions`)
 and only action 0 to the others.
@@ -33,7 +39,7 @@ from factory_twin.scenario import Scenario, Station
 from factory_twin.sim import actions
 from factory_twin.sim.line import STATES, Line, StationSim
 
-INF_BUFFER_SCALE = 20.0  # how many parts count as "full" for an infinite buffer
+INF_BUFFER_SCALE = 20.0  # parts at which an unlimited buffer reads half full
 AGE_CAP = 3.0  # wear age is shown up to three mean times to failure
 N_STATES = len(STATES)
 assert N_STATES <= 8  # machine-state combinations are keyed as base-8 numbers (_StateRows)
@@ -78,6 +84,12 @@ class Layout:
     @property
     def dim(self) -> int:
         return self.states + N_STATES
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """(low, high) of every slot: [0, 1], the wear age [0, AGE_CAP]."""
+        low, high = np.zeros(self.dim, np.float32), np.ones(self.dim, np.float32)
+        high[self.age] = AGE_CAP
+        return low, high
 
 
 def obs_dim(n_products: int) -> int:
@@ -165,7 +177,7 @@ class Observer:
         up_of_next = (i + 1) * dim + lay.upstream if i + 1 < n else None
         down_of_prev = (i - 1) * dim + lay.downstream if i > 0 else None
         buffer, queues, pending, machines = st.buffer, st.buffer.queues, st.pending, st.machines
-        cap = float(spec.buffer) if spec.buffer is not None else INF_BUFFER_SCALE
+        capacity = float(spec.buffer) if spec.buffer is not None else None  # None: unlimited
         age_scale = _age_scale(spec)
         wears = math.isfinite(age_scale)  # else the age feature stays 0
         blocks, state_rows = self._blocks[i], self._state_rows[i]
@@ -203,9 +215,10 @@ class Observer:
                     acting[i] = 0
                     mask[mrow : mrow + width] = idle
             if buffer_changed:
+                scale = capacity if capacity is not None else buffer.count + INF_BUFFER_SCALE
                 for slot, queue in count_slots:
-                    obs[slot] = len(queue) / cap
-                fill = buffer.count / cap
+                    obs[slot] = len(queue) / scale
+                fill = buffer.count / scale
                 obs[fill_slot] = fill
                 if up_of_next is not None:
                     obs[up_of_next] = fill
@@ -245,11 +258,13 @@ class _StateRows:
     def row(self, key: int) -> array:
         row = self._rows.get(key)
         if row is None:
-            # accumulate in float32, one machine at a time: the rounding trained policies saw
+            # accumulate in float32, one machine at a time: the rounding trained policies saw;
+            # ten or more machines in one state can sum to 1 + 1e-7, so cap at 1 (the bound)
             shares, rest = np.zeros(N_STATES, np.float32), key
             for _ in range(self.n_machines):
                 rest, state = divmod(rest, 8)
                 shares[state] += 1.0 / self.n_machines
+            np.minimum(shares, 1.0, out=shares)
             row = self._rows[key] = array("f", shares.tolist())
         return row
 
