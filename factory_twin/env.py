@@ -2,17 +2,24 @@
 
 Agents are stations. The simulator runs until some machine asks its station what to do; at
 that step the asking stations act (their action masks show what is possible) and every other
-station gets a mask that only allows action 0, which the env ignores for them. Actions:
-0 wait, 1 + 2k process product k normally, 2 + 2k process product k fast, last: preventive
-maintenance (see `sim.actions`); waiting is masked while the input buffer is full. All
-stations share one team reward: the value of good parts out minus WIP, scrap and PM costs
-from the scenario's `costs`.
+station gets a mask that only allows waiting, which the env ignores for them. The action
+codes (wait, each product at normal or fast speed, preventive maintenance) are `sim.actions`;
+waiting is masked while the input buffer is full. All stations share one team reward: the
+value of good parts out minus WIP, scrap and PM costs from the scenario's `costs`.
 
-What a station observes, and how the observation is kept current, is in `observation`.
-The global state for the centralized critic is every station's observation concatenated.
+What a station observes, and how the observation is kept current, is in `observation`; the
+observation space declares its true bounds (`observation.Layout.bounds`). The global state
+for the centralized critic is every station's observation concatenated.
 
 `step_arrays` is the array-level step used by training; `step` wraps it in PettingZoo's
 dict API.
+
+What other layers may use. Learning code (train/, the learned viewer driver) goes through
+this class only: `sizes`, `reset_arrays` / `step_arrays`, `acting_stations`, `now`,
+`last_seed`, `episode_counter`, `kpis()` (the episode's KPIs, for logging and evaluation)
+and `snapshot()` (a read-only picture of the line, for the viewer). `line`, the live
+simulator, stays public for tests and benchmarks that check the env against the simulator
+step by step; nothing in the package outside this module and `observation` reads it.
 """
 
 from __future__ import annotations
@@ -24,7 +31,9 @@ from pettingzoo import ParallelEnv
 from factory_twin.observation import Arrays, Observer, obs_dim
 from factory_twin.scenario import Scenario
 from factory_twin.sim import actions
+from factory_twin.sim.kpi import KPIs, collect
 from factory_twin.sim.line import Line
+from factory_twin.sim.snapshot import LineSnap, snapshot
 
 
 class LineEnv(ParallelEnv):
@@ -60,9 +69,10 @@ class LineEnv(ParallelEnv):
         costs = scenario.costs
         self._costs = (costs.good_unit, costs.scrap, costs.pm, costs.wip_per_minute)
         self._last_totals = (0, 0, 0, 0.0)
+        low, high = self._observer.layout.bounds()
         self._observation_space = spaces.Dict(
             {
-                "observation": spaces.Box(-1.0, 10.0, (self.obs_dim,), np.float32),
+                "observation": spaces.Box(low, high, dtype=np.float32),
                 "action_mask": spaces.Box(0, 1, (self.n_actions,), np.int8),
             }
         )
@@ -103,7 +113,7 @@ class LineEnv(ParallelEnv):
         )
         self._last_totals = (0, 0, 0, 0.0)
         self.agents = list(self.possible_agents)
-        self._running = self.line.advance()
+        self.line.advance()
         self._observer.attach(self.line)
         return self._obs, self._mask, self._acting
 
@@ -122,7 +132,7 @@ class LineEnv(ParallelEnv):
             if not mask[i * width + a]:
                 a = actions.WAIT
             line.answer(i, a)
-        self._running = running = line.advance()
+        running = line.advance()
         reward = self._reward()
         observer.update()
         return self._obs, self._mask, self._acting, reward, not running
@@ -161,6 +171,17 @@ class LineEnv(ParallelEnv):
     def now(self) -> float:
         """Simulated minutes since the episode started (decisions come at irregular times)."""
         return self.line.now if self.line is not None else 0.0
+
+    def kpis(self) -> KPIs:
+        """The episode's KPIs over its measured window (after the warm-up) up to now: what
+        training logs per episode and evaluation compares with the heuristics."""
+        return collect(self.line)
+
+    def snapshot(self) -> LineSnap:
+        """A plain picture of the line now (buffers, machine states, counters) for the viewer.
+        Like `kpis()` it closes the time accounting at the current clock, which changes
+        neither the trajectory nor what the policy observes."""
+        return snapshot(self.line)
 
     # --- PettingZoo API --------------------------------------------------------------------
     def reset(self, seed: int | None = None, options: dict | None = None):

@@ -9,8 +9,10 @@ import pytest
 from pettingzoo.test import parallel_api_test
 
 from factory_twin.env import LineEnv
+from factory_twin.policy.heuristics import min_setup
 from factory_twin.scenario import load_scenario
 from factory_twin.sim import actions
+from factory_twin.sim.run import simulate
 
 SCEN = Path(__file__).parents[1] / "scenarios"
 
@@ -127,3 +129,24 @@ def test_out_of_range_action_is_refused_with_the_station_named():
         after = (env.line.now, env.line.n_pending, [len(st.pending) for st in env.line.stations])
         assert after == before  # station `first` was not answered either
     assert env.line.stations[first].pending
+
+
+def test_kpis_of_an_episode_answered_by_min_setup_are_those_of_the_plain_simulation():
+    """`kpis()` measures the episode's window after the warm-up: answering every request with
+    min-setup through the env gives the trajectory and KPIs of simulating the horizon with
+    min-setup (the WIP integral is summed in more pieces, hence approx)."""
+    sc = load_scenario(SCEN / "smt.yaml")
+    h = sc.horizon
+    env = LineEnv(sc, h.length, warmup=h.warmup)
+    env.reset_arrays(7)
+    done = False
+    while not done:
+        acts = np.zeros(env.n_agents, dtype=np.int64)
+        for i in env.acting_stations:
+            st = env.line.stations[i]
+            acts[i] = min_setup(st, st.pending[0].machine)
+        *_, done = env.step_arrays(acts)
+    got, want = env.kpis(), simulate(sc, 7, min_setup)
+    assert got.sim_minutes == h.length and got.good_parts == want.good_parts > 1000
+    assert got.stations == want.stations
+    assert got.summary() == pytest.approx(want.summary(), rel=1e-9)

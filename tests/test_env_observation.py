@@ -32,7 +32,10 @@ def from_scratch(env: LineEnv) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     obs = np.zeros((n, env.obs_dim), np.float32)
     mask = np.zeros((n, env.n_actions), bool)
     acting = np.zeros(n, bool)
-    caps = [st.buffer if st.buffer is not None else INF_BUFFER_SCALE for st in sc.stations]
+    caps = [  # an unlimited buffer shows its parts as a share of (parts + INF_BUFFER_SCALE)
+        spec.buffer if spec.buffer is not None else st.buffer.count + INF_BUFFER_SCALE
+        for spec, st in zip(sc.stations, ln.stations, strict=True)
+    ]
     for i, (spec, st) in enumerate(zip(sc.stations, ln.stations, strict=True)):
         asking = st.pending[0].machine if st.pending else st.machines[0]
         setups = spec.setup.pairs() if spec.setup else {}

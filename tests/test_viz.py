@@ -18,7 +18,11 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 import numpy as np  # noqa: E402
 import pygame  # noqa: E402
+import torch  # noqa: E402
 
+from factory_twin.env import LineEnv  # noqa: E402
+from factory_twin.policy.networks import Actor, ActorConfig  # noqa: E402
+from factory_twin.scenario import load_scenario  # noqa: E402
 from factory_twin.sim.snapshot import LineSnap, MachineSnap, StationSnap  # noqa: E402
 from factory_twin.viz import theme  # noqa: E402
 from factory_twin.viz.app import App, export_frames, export_gif  # noqa: E402
@@ -29,6 +33,7 @@ from factory_twin.viz.drivers import (  # noqa: E402
     record,
     replay_from_rows,
 )
+from factory_twin.viz.learned import LearnedDriver  # noqa: E402
 from factory_twin.viz.pane import PaneState, kpi_values  # noqa: E402
 from factory_twin.viz.render import draw_frame, layout, render_detail  # noqa: E402
 
@@ -222,6 +227,22 @@ def test_recorded_rows_replay_the_live_run_exactly() -> None:
         assert got == want == payload
         assert got["time"] == pytest.approx(t)
     assert replay.done
+
+
+def test_learned_driver_moves_through_the_env_and_shows_the_policys_probabilities() -> None:
+    sc = load_scenario(SCENARIOS / "smt.yaml")
+    n, d, a = LineEnv.sizes(sc)
+    torch.manual_seed(0)
+    driver = LearnedDriver(sc, Actor(ActorConfig(d, a, n, (16,), kind="shared")), seed=2)
+    assert isinstance(driver, Driver)
+    snap = driver.advance(60.0)
+    assert driver.time >= 60.0 and not driver.done
+    assert snap.time == pytest.approx(driver.time, abs=1e-4)  # snapshots round the clock
+    assert snap.extra["end"] == sc.horizon.warmup + sc.horizon.length
+    probs = [st.action_probs for st in snap.stations]
+    assert all(p is not None and len(p) == a and sum(p) == pytest.approx(1.0, abs=1e-3)
+               for p in probs)  # fmt: skip
+    assert driver.snapshot().time == snap.time  # looking does not move the clock
 
 
 def test_replay_between_records_holds_the_last_one() -> None:

@@ -413,8 +413,14 @@ class Line:
     # --- driving -------------------------------------------------------------------------
     def run(self) -> None:
         """Run to the end of the horizon (all stations must have deciders)."""
-        self.env.run(until=self.end)
+        self.run_to(self.end)
         self.flush()
+
+    def run_to(self, time: float) -> None:
+        """Run the clock to `time`, at most to the end of the horizon (all stations must have
+        deciders): how the viewer animates a heuristic run piece by piece. Time accounting
+        stays open; `kpi.collect` and `snapshot.snapshot` close it when they read."""
+        self.env.run(until=min(time, self.end))
 
     def advance(self, until: float | None = None) -> bool:
         """Step the simulation until some station has a pending request or the horizon ends.

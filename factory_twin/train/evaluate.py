@@ -15,7 +15,7 @@ from factory_twin.policy.acting import act
 from factory_twin.policy.heuristics import heuristic
 from factory_twin.policy.networks import Actor
 from factory_twin.scenario import Scenario
-from factory_twin.sim.kpi import KPIs, collect
+from factory_twin.sim.kpi import KPIs
 from factory_twin.sim.run import simulate
 
 EVAL_SEED_BASE = 1_000_000_000  # far from every training seed
@@ -53,7 +53,7 @@ def evaluate_actor(
         for row, e in enumerate(live):
             o, m, _, _, done = envs[e].step_arrays(choice.actions[row].numpy())
             if done:
-                results[e] = collect(envs[e].line)
+                results[e] = envs[e].kpis()
             else:
                 obs[e], mask[e] = o, m
                 still.append(e)

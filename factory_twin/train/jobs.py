@@ -17,7 +17,7 @@ import torch
 
 from factory_twin.policy.networks import Actor
 from factory_twin.scenario import Scenario
-from factory_twin.sim.kpi import KPIs, collect
+from factory_twin.sim.kpi import KPIs
 from factory_twin.store.runlog import episode_kpis
 from factory_twin.train.evaluate import evaluate_actor, evaluate_heuristic
 from factory_twin.train.mappo import MAPPO, Progress, TrainConfig
@@ -72,7 +72,7 @@ def train_job(
     next_eval = every
 
     def on_episode(env, episode_return: float) -> None:
-        kpis = episode_kpis(collect(env.line), episode_return)
+        kpis = episode_kpis(env.kpis(), episode_return)
         result.episodes.append((len(result.episodes), env.last_seed, env.now, kpis))
 
     def on_progress(p: Progress) -> None:

@@ -19,7 +19,6 @@ from factory_twin.env import LineEnv
 from factory_twin.errors import StoreError
 from factory_twin.policy.networks import Actor, ActorConfig, Critic, base_hash
 from factory_twin.scenario import Scenario
-from factory_twin.sim.kpi import collect
 from factory_twin.store.policies import PolicyStore
 from factory_twin.store.runlog import Database, episode_kpis
 from factory_twin.train.checkpoint import (
@@ -89,7 +88,7 @@ def train_method(
         db.set_checkpoint(run_id, ckpt_dir)
 
     def log_episode(env, episode_return: float) -> None:
-        kpis = episode_kpis(collect(env.line), episode_return)
+        kpis = episode_kpis(env.kpis(), episode_return)
         db.add_episode(run_id, trainer.episodes_logged, env.last_seed, env.now, kpis)
         trainer.episodes_logged += 1
 

@@ -4,6 +4,11 @@ Why a protocol: the viewer only ever asks "move on by so many minutes and tell m
 line looks like", so a heuristic run, a learned policy and a replay from the event log are
 interchangeable, and side-by-side comparisons mix them freely. This module never imports
 pygame: recording a run for later replay must work on a machine without a display stack.
+
+A heuristic run is driven on the simulator directly, not through the env: heuristics decide
+inside the simulator and need no observations. `HeuristicDriver` uses exactly `Line(scenario,
+seed, decider)`, `Line.run_to`, `Line.now`, `Line.warmup`, `Line.end` and
+`sim.snapshot.snapshot`, the viewer's part of the simulator API (`factory_twin.sim`).
 """
 
 from __future__ import annotations
@@ -75,7 +80,7 @@ class HeuristicDriver:
     def advance(self, minutes: float) -> LineSnap:
         target = min(self.line.now + max(minutes, 0.0), self.line.end)
         if target > self.line.now:
-            self.line.env.run(until=target)
+            self.line.run_to(target)
             self._snap = None
         return self.snapshot()
 

@@ -15,7 +15,7 @@ from factory_twin.env import LineEnv
 from factory_twin.policy.acting import act
 from factory_twin.policy.networks import Actor
 from factory_twin.scenario import Scenario
-from factory_twin.sim.snapshot import LineSnap, snapshot
+from factory_twin.sim.snapshot import LineSnap
 
 
 class LearnedDriver:
@@ -40,12 +40,8 @@ class LearnedDriver:
         self._done = False
 
     @property
-    def line(self):
-        return self.env.line
-
-    @property
     def time(self) -> float:
-        return float(self.env.line.now)
+        return float(self.env.now)
 
     @property
     def done(self) -> bool:
@@ -61,13 +57,13 @@ class LearnedDriver:
         self._done = done
 
     def advance(self, minutes: float) -> LineSnap:
-        target = self.env.line.now + max(minutes, 0.0)
-        while not self._done and self.env.line.now < target:
+        target = self.env.now + max(minutes, 0.0)
+        while not self._done and self.env.now < target:
             self._decide_once()
         return self.snapshot()
 
     def snapshot(self) -> LineSnap:
-        snap = snapshot(self.env.line)
+        snap = self.env.snapshot()
         for st, probs in zip(snap.stations, self._probs, strict=True):
             st.action_probs = probs
         snap.extra = dict(self._extra)

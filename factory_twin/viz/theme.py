@@ -78,7 +78,6 @@ ACCENT: Colour = (120, 200, 255)
 ARROW: Colour = (96, 108, 130)
 PART_DOT: Colour = (222, 228, 238)
 SPARK: Colour = (120, 200, 255)
-WARN: Colour = (245, 185, 70)
 
 # --- fonts -----------------------------------------------------------------------------------
 FONT_FACES: tuple[str, ...] = ("dejavusans", "liberationsans", "arial", "helvetica")
@@ -94,7 +93,6 @@ LEGEND_H = 28
 MARGIN = 14
 BOX_MIN_W = 120
 BOX_MAX_W = 200
-BOX_H = 124
 ARROW_GAP = 40  # minimum
 ARROW_PREFERRED_GAP = 64
 ARROW_MAX_GAP = 90
