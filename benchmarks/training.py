@@ -23,6 +23,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from common import markers, write_section
+from factory_twin.policy.registry import HEURISTICS
 from factory_twin.scenario import load_scenario
 from factory_twin.stats import mean_ci
 from factory_twin.train.evaluate import eval_seeds, evaluate_actor, evaluate_heuristic
@@ -67,7 +68,7 @@ def run_one(path: str, overrides: dict, steps: int, seed: int, n_eval: int, quic
 def best_heuristic(path: str, n_eval: int) -> tuple[str, object]:
     sc = load_scenario(path)
     best = None
-    for name in ("fifo", "min-setup", "pm-threshold", "conwip"):
+    for name in HEURISTICS:
         est = mean_ci(k.throughput * 60 for k in evaluate_heuristic(sc, name, eval_seeds(n_eval)))
         if best is None or est.mean > best[1].mean:
             best = (name, est)

@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from factory_twin.errors import FactoryTwinError
+from factory_twin.policy.registry import HEURISTICS, METHODS, label, names, resolve, training_method
 from factory_twin.scenario import Scenario, json_schema, load_scenario
 
 app = typer.Typer(
@@ -33,8 +34,6 @@ app = typer.Typer(
 console = Console(width=None if sys.stdout.isatty() else 160, markup=False)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200, markup=False)
 
-HEURISTIC_NAMES = ("fifo", "min-setup", "pm-threshold", "conwip")
-LEARNED_NAMES = ("shared", "adapted", "ps", "ps-id", "nps", "lorasa")
 DbOption = Annotated[
     str | None,
     typer.Option(
@@ -84,13 +83,6 @@ def _store(root: Path):
     return PolicyStore(root)
 
 
-def _check_policy_name(name: str) -> None:
-    if name not in HEURISTIC_NAMES + LEARNED_NAMES:
-        raise typer.BadParameter(
-            f"unknown policy {name!r}; expected one of {HEURISTIC_NAMES + LEARNED_NAMES}"
-        )
-
-
 def _progress() -> Progress:
     return Progress(
         TextColumn("{task.description}", markup=False, style="bold"),
@@ -136,9 +128,7 @@ def schema() -> None:
 @friendly
 def run(
     file: ScenarioArg,
-    policy: Annotated[
-        str, typer.Option(help=f"one of {', '.join(HEURISTIC_NAMES + LEARNED_NAMES)}, or 'all'")
-    ] = "all",
+    policy: Annotated[str, typer.Option(help=f"one of {', '.join(names())}, or 'all'")] = "all",
     seeds: Annotated[int, typer.Option(min=1, max=10_000, help="replications")] = 5,
     seed: Annotated[int, typer.Option(help="first seed")] = 0,
     db: DbOption = None,
@@ -151,15 +141,15 @@ def run(
     from factory_twin.report import kpi_table
 
     sc, text = _load(file)
-    names = list(HEURISTIC_NAMES) if policy == "all" else [policy]
-    for name in names:
-        _check_policy_name(name)
+    chosen = list(HEURISTICS) if policy == "all" else [policy]
+    for name in chosen:
+        resolve(name)
     seed_list = list(range(seed, seed + seeds))
     database = _open_db(db)
     sid = database.ensure_scenario(sc.name, sc.content_hash(), text)
     results = {}
     with _progress() as progress:
-        for name in names:
+        for name in chosen:
             task = progress.add_task(f"simulating {name}", total=len(seed_list), info="")
             kpis = _simulate_policy(
                 sc, name, seed_list, store, functools.partial(progress.advance, task)
@@ -175,7 +165,7 @@ def _simulate_policy(sc, name, seeds, store_root, tick):
     from factory_twin.train.evaluate import evaluate_actor, evaluate_heuristic
     from factory_twin.train.pipeline import load_trained
 
-    if name in HEURISTIC_NAMES:
+    if resolve(name).kind == "heuristic":
         out = []
         for s in seeds:
             out += evaluate_heuristic(sc, name, [s])
@@ -251,7 +241,7 @@ def _train_progress(progress: Progress, label: str, total: int):
 @friendly
 def train(
     file: ScenarioArg,
-    method: Annotated[str, typer.Option(help="ps | ps-id | nps | lorasa")] = "lorasa",
+    method: Annotated[str, typer.Option(help=" | ".join(METHODS))] = "lorasa",
     steps: StepsOption = DEFAULT_STEPS,
     seed: int = 0,
     rank: Annotated[int, typer.Option(min=1, max=256, help="LoRA rank")] = 8,
@@ -274,10 +264,9 @@ def train(
 
     Checkpoints are written as training goes; after a crash, `--resume RUN_ID` continues."""
     from factory_twin.train.mappo import TrainConfig
-    from factory_twin.train.pipeline import LABELS, METHODS, train_method
+    from factory_twin.train.pipeline import train_method
 
-    if method not in METHODS:
-        raise typer.BadParameter(f"--method must be one of {METHODS}, got {method!r}")
+    training_method(method)
     if layers not in ("all", "deeper"):
         raise typer.BadParameter(f"--layers must be 'all' or 'deeper', got {layers!r}")
     sc, text = _load(file)
@@ -301,14 +290,14 @@ def train(
             cfg,
             database,
             _store(store),
-            _train_progress(progress, LABELS[method], steps),
+            _train_progress(progress, label(method), steps),
             checkpoints=checkpoints,
             checkpoint_every=checkpoint_every,
             resume=resume,
         )
     counts = t.actor.parameter_counts()
     console.print(
-        f"trained {LABELS[method]} on '{sc.name}' (run {t.run_id}); "
+        f"trained {label(method)} on '{sc.name}' (run {t.run_id}); "
         f"actor parameters {counts['total']:,}; stored under {store}",
         highlight=False,
     )
@@ -334,21 +323,20 @@ def compare(
     from factory_twin.report import chart, kpi_table
     from factory_twin.train.evaluate import eval_seeds, evaluate_actor, evaluate_heuristic
     from factory_twin.train.mappo import TrainConfig
-    from factory_twin.train.pipeline import LABELS, METHODS, load_trained, train_method
+    from factory_twin.train.pipeline import load_trained, train_method
 
     chosen = [m.strip() for m in methods.split(",") if m.strip()]
     for m in chosen:
-        if m not in METHODS:
-            raise typer.BadParameter(f"--methods: {m!r} is not one of {METHODS}")
+        training_method(m)
     sc, text = _load(file)
     database, adapter_store = _open_db(db), _store(store)
     sid = database.ensure_scenario(sc.name, sc.content_hash(), text)
     seed_list = eval_seeds(seeds)
     results, extra = {}, {}
     with _progress() as progress:
-        task = progress.add_task("heuristics", total=len(HEURISTIC_NAMES), info="")
+        task = progress.add_task("heuristics", total=len(HEURISTICS), info="")
         best_name, best = None, None
-        for name in HEURISTIC_NAMES:
+        for name in HEURISTICS:
             kpis = evaluate_heuristic(sc, name, seed_list)
             if best is None or _mean_th(kpis) > _mean_th(best):
                 best_name, best = name, kpis
@@ -367,13 +355,13 @@ def compare(
                     cfg,
                     database,
                     adapter_store,
-                    _train_progress(progress, LABELS[m], steps),
+                    _train_progress(progress, label(m), steps),
                 )
             kpis = evaluate_actor(sc, trained.actor, seed_list)
             database.log_evaluation(sid, m, seed_list, kpis, config={"from_run": trained.run_id})
-            results[LABELS[m]] = kpis
+            results[label(m)] = kpis
             counts = trained.actor.parameter_counts()
-            extra[LABELS[m]] = {
+            extra[label(m)] = {
                 "actor params": f"{counts['total']:,}",
                 "adapter/station": f"{counts['adapter_per_agent']:,}" if m == "lorasa" else "",
             }
@@ -441,16 +429,14 @@ def _driver(sc: Scenario, policy: str, seed: int, store_root: Path):
     """A snapshot source for the viewer: heuristic or stored learned policy."""
     from factory_twin.viz.drivers import HeuristicDriver
 
-    if policy in HEURISTIC_NAMES:
-        return HeuristicDriver(sc, seed, policy)
-    if policy == "heuristic":
-        return HeuristicDriver(sc, seed, "pm-threshold")
-    from factory_twin.train.pipeline import LABELS, POLICY_ALIASES, load_trained
+    spec = resolve(policy)
+    if spec.kind == "heuristic":
+        return HeuristicDriver(sc, seed, spec.name)
+    from factory_twin.train.pipeline import load_trained
     from factory_twin.viz.learned import LearnedDriver
 
-    trained = load_trained(_store(store_root), sc, policy)
-    method = POLICY_ALIASES.get(policy, policy)
-    return LearnedDriver(sc, trained.actor, seed, f"{sc.name} · {LABELS[method]} · seed {seed}")
+    trained = load_trained(_store(store_root), sc, spec.name)
+    return LearnedDriver(sc, trained.actor, seed, f"{sc.name} · {spec.label} · seed {seed}")
 
 
 def _viz():
@@ -527,9 +513,7 @@ def replay(
 @friendly
 def sweep(
     file: ScenarioArg,
-    policy: Annotated[
-        str, typer.Option(help=f"one of {', '.join(HEURISTIC_NAMES + LEARNED_NAMES)}")
-    ] = "min-setup",
+    policy: Annotated[str, typer.Option(help=f"one of {', '.join(names())}")] = "min-setup",
     seeds: Annotated[int, typer.Option(min=1, max=100_000, help="replications")] = 16,
     seed: Annotated[int, typer.Option(help="first seed")] = 0,
     workers: Annotated[
@@ -544,7 +528,7 @@ def sweep(
     from factory_twin.report import kpi_table
     from factory_twin.sweep import check_policy, log_sweep, run_sweep
 
-    _check_policy_name(policy)
+    resolve(policy)
     sc, text = _load(file)
     check_policy(sc, policy, store)  # a missing stored policy fails here, before any work
     seed_list = list(range(seed, seed + seeds))

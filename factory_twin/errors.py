@@ -22,3 +22,11 @@ class StoreError(FactoryTwinError):
 
 class TrainingError(FactoryTwinError):
     """Training cannot continue (e.g. NaN in the loss); the last good checkpoint is kept."""
+
+
+class UnknownPolicyError(FactoryTwinError):
+    """A policy or training-method name nobody defined; the message lists the valid names."""
+
+    def __init__(self, name: str, valid: tuple[str, ...], what: str = "policy") -> None:
+        self.name, self.valid = name, valid
+        super().__init__(f"unknown {what} {name!r}; expected one of {', '.join(valid)}")

@@ -27,19 +27,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from factory_twin.errors import FactoryTwinError
-from factory_twin.policy.heuristics import HEURISTICS
+from factory_twin.policy.registry import heuristic, resolve
 from factory_twin.scenario import Scenario
 from factory_twin.sim.kpi import KPIs
 
 if TYPE_CHECKING:
     from factory_twin.store.runlog import Database
 
-LEARNED_POLICIES = ("shared", "adapted", "ps", "ps-id", "nps", "lorasa")
 LEARNED_CHUNK = 4  # seeds per actor batch for learned policies (fixed: results must not vary)
 
 
 class SweepError(FactoryTwinError):
-    """A sweep cannot run as asked (unknown policy, no stored policy, bad worker count)."""
+    """A sweep cannot run as asked (no stored policy, bad worker count or seeds)."""
 
 
 @dataclass
@@ -53,20 +52,10 @@ class SweepResult:
     run_id: int | None = None
 
 
-def policy_kind(policy: str) -> str:
-    if policy in HEURISTICS:
-        return "heuristic"
-    if policy in LEARNED_POLICIES:
-        return "learned"
-    raise SweepError(
-        f"unknown policy {policy!r}; expected one of {sorted(HEURISTICS) + list(LEARNED_POLICIES)}"
-    )
-
-
 def chunks(seeds: Sequence[int], policy: str) -> list[list[int]]:
     """How the seeds are split into work items: one seed per item for heuristics, fixed chunks
     of `LEARNED_CHUNK` consecutive seeds for learned policies. Depends on nothing else."""
-    size = 1 if policy_kind(policy) == "heuristic" else LEARNED_CHUNK
+    size = 1 if resolve(policy).kind == "heuristic" else LEARNED_CHUNK
     return [list(seeds[i : i + size]) for i in range(0, len(seeds), size)]
 
 
@@ -97,8 +86,7 @@ def evaluate_chunk(
     scenario: Scenario, policy: str, seeds: list[int], store: str | None
 ) -> list[KPIs]:
     """KPIs of `seeds` under `policy` (runs in a worker, or in-process with one worker)."""
-    if policy_kind(policy) == "heuristic":
-        from factory_twin.policy.heuristics import heuristic
+    if resolve(policy).kind == "heuristic":
         from factory_twin.sim.run import simulate
 
         sc, decider = heuristic(policy, scenario)
@@ -115,7 +103,7 @@ def evaluate_chunk(
 
 def check_policy(scenario: Scenario, policy: str, store: str | os.PathLike | None) -> None:
     """Fail early, in the parent, when a learned policy is not stored (or does not fit)."""
-    if policy_kind(policy) == "learned":
+    if resolve(policy).kind == "learned":
         if store is None:
             raise SweepError(f"policy {policy!r} is learned: pass the adapter store (--store)")
         _load_actor(scenario, policy, str(store))
@@ -180,7 +168,7 @@ def run_sweep(
 def log_sweep(db: Database, scenario_id: int, result: SweepResult) -> int:
     """Store the sweep as one run with an episode per seed (the same rows `run` writes) under
     the scenario registered as `scenario_id` (`Database.ensure_scenario`)."""
-    kind = "simulate" if policy_kind(result.policy) == "heuristic" else "evaluate"
+    kind = "simulate" if resolve(result.policy).kind == "heuristic" else "evaluate"
     result.run_id = db.log_evaluation(
         scenario_id,
         result.policy,

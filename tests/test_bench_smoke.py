@@ -13,6 +13,7 @@ from types import ModuleType
 
 import pytest
 
+from factory_twin.errors import UnknownPolicyError
 from factory_twin.scenario import load_scenario, parse_scenario
 from factory_twin.store.runlog import open_db
 from factory_twin.sweep import SweepError, chunks, log_sweep, run_sweep
@@ -112,7 +113,7 @@ def test_sweep_chunks_do_not_depend_on_workers_and_bad_input_is_refused() -> Non
     assert chunks(list(range(5)), "fifo") == [[0], [1], [2], [3], [4]]
     assert chunks(list(range(6)), "shared") == [[0, 1, 2, 3], [4, 5]]
     sc = _short_scenario()
-    with pytest.raises(SweepError):
+    with pytest.raises(UnknownPolicyError, match="expected one of fifo, .*, adapted"):
         run_sweep(sc, "no-such-policy", [0])
     with pytest.raises(SweepError):
         run_sweep(sc, "fifo", [0, 0])

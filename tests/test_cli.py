@@ -133,6 +133,35 @@ def test_run_unknown_policy_exits_2_before_touching_the_log(tmp_path: Path):
     assert not db.exists()
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("watch", SHIPPED[0], "--policy", "foo"),
+        ("sweep", SHIPPED[0], "--policy", "foo"),
+        ("run", SHIPPED[0], "--policy", "foo"),
+    ],
+    ids=lambda a: a[0],
+)
+def test_unknown_policy_lists_every_valid_name(tmp_path: Path, args):
+    result = invoke(*args, "--store", tmp_path / "store")
+    assert result.exit_code == 2
+    valid = "fifo, min-setup, pm-threshold, conwip, ps, ps-id, nps, lorasa, shared, adapted"
+    assert result.stderr.splitlines() == [
+        f"error: unknown policy 'foo'; expected one of {valid}, heuristic"
+    ]
+    assert not (tmp_path / "store").exists()
+
+
+@pytest.mark.parametrize("command, option", [("train", "--method"), ("compare", "--methods")])
+def test_unknown_training_method_lists_the_methods(tmp_path: Path, command: str, option: str):
+    result = invoke(command, SHIPPED[0], option, "shared", "--db", tmp_path / "x.sqlite")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "error: unknown method 'shared'; expected one of ps, ps-id, nps, lorasa"
+    ]
+    assert not (tmp_path / "x.sqlite").exists()
+
+
 def test_run_bad_file_exits_2(tmp_path: Path):
     bad = BAD[0]
     result = invoke("run", bad, "--policy", "fifo", "--db", tmp_path / "x.sqlite")

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, Phase, assume, event, given, settings
 from hypothesis import strategies as st
 
 from factory_twin.errors import ScenarioError
-from factory_twin.policy.heuristics import HEURISTICS, heuristic
+from factory_twin.policy.registry import HEURISTICS, heuristic
 from factory_twin.scenario import Scenario, parse_scenario, parse_scenario_text
 from factory_twin.scenario.loading import _component
 from factory_twin.sim import actions

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from helpers import det, exp, line
 
-from factory_twin.policy.heuristics import fifo, heuristic, min_setup, pm_threshold
+from factory_twin.policy.heuristics import fifo, min_setup, pm_threshold
+from factory_twin.policy.registry import HEURISTICS, heuristic
 from factory_twin.scenario import load_scenario
 from factory_twin.sim import actions
 from factory_twin.sim.line import Line
@@ -27,7 +28,7 @@ def test_same_seed_same_kpis_different_seed_different():
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
 def test_shipped_scenarios_run_under_every_heuristic(path):
     sc = load_scenario(path)
-    for name in ("fifo", "min-setup", "pm-threshold", "conwip"):
+    for name in HEURISTICS:
         s2, decider = heuristic(name, sc)
         k = simulate(s2, 0, decider)
         assert 0 < k.bound_pct < 130, (name, k.bound_pct)

@@ -23,7 +23,8 @@ from typer.testing import CliRunner
 
 from factory_twin.cli import app
 from factory_twin.errors import ScenarioError
-from factory_twin.policy.heuristics import fifo, heuristic, pm_threshold
+from factory_twin.policy.heuristics import fifo, pm_threshold
+from factory_twin.policy.registry import heuristic
 from factory_twin.sim import actions
 from factory_twin.sim.kpi import KPIs, collect
 from factory_twin.sim.line import Line

@@ -2,16 +2,15 @@
 
 A policy here is a decider `f(station, machine) -> action code` (see `sim.actions`); the
 simulator calls it synchronously at each decision point. CONWIP is a release rule rather than a
-dispatching rule, so it is expressed as a change of the scenario's source plus FIFO dispatching.
+dispatching rule, so it is expressed as a change of the scenario's source (`with_conwip`) plus
+FIFO dispatching. `policy.registry` names the heuristics and says how each one is built.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from factory_twin.scenario import ConwipSource, Scenario
 from factory_twin.sim import actions
-from factory_twin.sim.line import Decider, Machine, StationSim
+from factory_twin.sim.line import Machine, StationSim
 
 
 def fifo(station: StationSim, machine: Machine) -> int:
@@ -58,23 +57,3 @@ def with_conwip(scenario: Scenario, limit: int | None = None) -> Scenario:
     """The same line released under CONWIP (a new part enters only when one leaves)."""
     cap = limit if limit is not None else conwip_limit(scenario)
     return scenario.model_copy(update={"source": ConwipSource(kind="conwip", limit=cap)})
-
-
-HEURISTICS: dict[str, Decider] = {
-    "fifo": fifo,
-    "min-setup": min_setup,
-    "pm-threshold": pm_threshold,
-    "conwip": fifo,
-}
-
-
-def heuristic(name: str, scenario: Scenario) -> tuple[Scenario, Decider]:
-    """The (possibly re-released) scenario and decider for a heuristic policy name."""
-    if name not in HEURISTICS:
-        raise KeyError(f"unknown heuristic {name!r}; choose from {sorted(HEURISTICS)}")
-    if name == "conwip":
-        return with_conwip(scenario), fifo
-    return scenario, HEURISTICS[name]
-
-
-PolicyFactory = Callable[[Scenario], tuple[Scenario, Decider]]

@@ -12,8 +12,8 @@ import torch
 
 from factory_twin.env import LineEnv
 from factory_twin.policy.acting import act
-from factory_twin.policy.heuristics import heuristic
 from factory_twin.policy.networks import Actor
+from factory_twin.policy.registry import heuristic
 from factory_twin.scenario import Scenario
 from factory_twin.sim.kpi import KPIs
 from factory_twin.sim.run import simulate

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from factory_twin.policy.heuristics import heuristic
+from factory_twin.policy.registry import heuristic
 from factory_twin.scenario import Scenario, load_scenario
 from factory_twin.sim.line import Line
 from factory_twin.sim.snapshot import LineSnap, snapshot
