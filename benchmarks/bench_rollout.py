@@ -8,7 +8,7 @@ second (target). Both sides use the same untrained actor (speed does not depend 
 weights), one torch thread and inference mode; a decision is one acting station at one step.
 
 * batched: `MAPPO(scenario, TrainConfig(method, n_envs=E, rollout_len=T)).collect()`, timed per
-  call, decisions = `buf["acting"].sum()`;
+  call, decisions = `buf.acting.sum()`;
 * naive: one `LineEnv`, `actor(obs[i:i+1], [i], mask[i:i+1])` + softmax + multinomial for each
   acting station `i`, then `step_arrays`, for the same number of env steps (E x T).
 
@@ -43,13 +43,14 @@ from common import (
     shipped_scenarios,
 )
 from factory_twin.env import LineEnv
+from factory_twin.policy.registry import label
 from factory_twin.scenario import Scenario
 from factory_twin.train.mappo import MAPPO, TrainConfig
 
 NAME = "bench_rollout"
 TARGET = 5.0
 TARGET_ENVS = 8
-METHODS = {"ps": "shared (PS)", "lorasa": "LoRASA (shared + adapters)"}
+METHODS = {m: label(m) for m in ("ps", "lorasa")}
 
 
 class EnvClock:
@@ -85,7 +86,7 @@ class Batched:
         t0 = time.perf_counter()
         buf = self.trainer.collect()
         seconds = time.perf_counter() - t0
-        return {"seconds": seconds, "decisions": int(buf["acting"].sum()),
+        return {"seconds": seconds, "decisions": int(buf.acting.sum()),
                 "steps": self.steps_per_call}  # fmt: skip
 
 

@@ -216,10 +216,6 @@ class MultiAgentLoRALinear(nn.Module):
         for p in self.base_parameters():
             p.requires_grad_(False)
 
-    def unfreeze_base(self) -> None:
-        for p in self.base_parameters():
-            p.requires_grad_(True)
-
     def parameter_counts(self) -> dict[str, int]:
         per_agent = self.rank * (self.in_features + self.out_features)
         return {

@@ -172,10 +172,6 @@ class Actor(nn.Module):
         for p in self.base_parameters():
             p.requires_grad_(False)
 
-    def unfreeze_base(self) -> None:
-        for p in self.base_parameters():
-            p.requires_grad_(True)
-
     def parameter_counts(self) -> dict[str, int]:
         """``total``, ``base`` (everything but adapters), ``adapter_total``, ``adapter_per_agent``.
 

@@ -1,6 +1,7 @@
 """MAPPO for production lines: decentralised actors, one centralised critic.
 
-Read top to bottom like CleanRL's ppo.py: config, rollout buffer, collect, advantages, update.
+Read top to bottom like CleanRL's ppo.py: config, collect (into a `Rollout`), advantages,
+update, the loop; then the trainer's state for checkpoints (`state_dict` / `load_state_dict`).
 
 Stations act asynchronously: a station acts when one of its machines asks, at irregular
 simulated times, and most env steps involve one or two of the stations. So each station is
@@ -14,9 +15,14 @@ treated as its own semi-Markov decision process over the steps where it acts:
 * an episode's end is a time limit, not a failure: it bootstraps from the value of the final
   state instead of treating it as terminal (the observation has no clock to predict an end).
 
-The trainer is method-agnostic: `ACTOR_KIND` maps a method to an actor kind and, for LoRASA,
-`train` freezes the base and hands training to the adapters (`switch_to_adapters`) after
+The trainer is method-agnostic: the policy registry gives each method's actor kind and, for
+LoRASA, `train` freezes the base and hands training to the adapters (`switch_to_adapters`) after
 `switch_fraction` of the budget.
+
+Each update reports, besides the losses, CleanRL's diagnostics: `approx_kl` (how far the
+update moved the policy on its own samples, ``mean((ratio - 1) - log ratio)``), `clipfrac`
+and `explained_variance` (how much of the returns' variance the critic's values explained
+before the update: 1 is perfect, 0 no better than a constant, negative worse).
 """
 
 from __future__ import annotations
@@ -33,7 +39,10 @@ from factory_twin.env import LineEnv
 from factory_twin.errors import TrainingError
 from factory_twin.policy.acting import act
 from factory_twin.policy.networks import Actor, ActorConfig, Critic
+from factory_twin.policy.registry import training_method
 from factory_twin.scenario import Scenario
+from factory_twin.train.rollout import Rollout
+from factory_twin.train.tensors import optimizer_state, optimizer_tensors, prefixed, unprefixed
 
 
 @dataclass
@@ -42,7 +51,7 @@ class TrainConfig:
     method trains in about 50-65 s on 2 cores (~7-8k env steps/s) and beats the heuristics.
     More steps (600k) or a narrower network with more steps did not do better."""
 
-    method: str = "lorasa"  # ps | ps-id | nps | lorasa
+    method: str = "lorasa"  # one of policy.registry.METHODS
     total_steps: int = 400_000  # env steps over all parallel envs (the shared budget)
     n_envs: int = 16  # more lines per batched forward pass: less torch overhead per step
     rollout_len: int = 128  # steps per env per update
@@ -74,9 +83,6 @@ class TrainConfig:
         return d
 
 
-ACTOR_KIND = {"ps": "shared", "ps-id": "shared-id", "nps": "separate", "lorasa": "lora"}
-
-
 class RunningMeanStd:
     """Running mean/variance of value targets (value normalisation as in MAPPO)."""
 
@@ -95,21 +101,37 @@ class RunningMeanStd:
         return math.sqrt(self.var) + 1e-8
 
 
+def explained_variance(predicted: np.ndarray, target: np.ndarray) -> float:
+    """``1 - Var(target - predicted) / Var(target)``; nan when the target does not vary."""
+    var = float(np.var(target))
+    return float("nan") if var == 0.0 else 1.0 - float(np.var(target - predicted)) / var
+
+
 @dataclass
 class Progress:
     steps: int
     update: int
-    mean_return: float  # mean undiscounted return of episodes finished since the last report
+    # mean undiscounted return of the last 2 x n_envs finished episodes (nan before the first)
+    mean_return: float
     phase: str
-    losses: dict = field(default_factory=dict)
+    losses: dict = field(default_factory=dict)  # as `MAPPO.update` returns them
+
+
+@dataclass
+class TrainerState:
+    """A trainer's whole state: `tensors` (weights, optimiser moments, torch RNG states) for a
+    safetensors file and JSON-able `meta` (counters, phase, value normalisation, numpy RNG
+    state, env episode counters, optimiser settings, config)."""
+
+    tensors: dict[str, torch.Tensor]
+    meta: dict
 
 
 class MAPPO:
     """Holds the envs, networks and optimiser; `train()` runs the whole budget."""
 
     def __init__(self, scenario: Scenario, cfg: TrainConfig) -> None:
-        if cfg.method not in ACTOR_KIND:
-            raise ValueError(f"method must be one of {sorted(ACTOR_KIND)}, got {cfg.method!r}")
+        method = training_method(cfg.method)
         torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
         self.scenario, self.cfg = scenario, cfg
@@ -135,7 +157,7 @@ class MAPPO:
                 n_actions=env.n_actions,
                 n_agents=env.n_agents,
                 hidden=cfg.hidden,
-                kind=ACTOR_KIND[cfg.method],
+                kind=method.actor_kind,
                 rank=cfg.rank,
                 alpha=cfg.alpha,
                 adapter_layers=cfg.adapter_layers,
@@ -189,6 +211,8 @@ class MAPPO:
         self.optimizer = self._make_optimizer()
 
     def _phase_end(self) -> int:
+        """The step at which the current phase ends: LoRASA's base phase after `switch_fraction`
+        of the budget, any other phase with the budget (the one place that says when)."""
         cfg = self.cfg
         if cfg.method == "lorasa" and self.phase == "base":
             return int(cfg.switch_fraction * cfg.total_steps)
@@ -211,30 +235,20 @@ class MAPPO:
         self._started = True
 
     @torch.inference_mode()
-    def collect(self) -> dict[str, np.ndarray]:
+    def collect(self) -> Rollout:
         """Run every env `rollout_len` steps. Besides the usual arrays it records how many
         simulated minutes each step took (`minutes`) and, where an episode ended, the final
         observation (`final_obs`) to bootstrap from."""
         T, E, N = self.cfg.rollout_len, self.cfg.n_envs, self.n_agents
         if not self._started:
             self._reset_all()
-        buf = {
-            "obs": np.zeros((T, E, N, self.obs_dim), np.float32),
-            "mask": np.zeros((T, E, N, self.n_actions), bool),
-            "acting": np.zeros((T, E, N), bool),
-            "actions": np.zeros((T, E, N), np.int64),
-            "logp": np.zeros((T, E, N), np.float32),
-            "rewards": np.zeros((T, E), np.float32),
-            "minutes": np.zeros((T, E), np.float32),
-            "dones": np.zeros((T, E), bool),
-            "final_obs": np.zeros((T, E, N, self.obs_dim), np.float32),
-        }
+        buf = Rollout.zeros(T, E, N, self.obs_dim, self.n_actions)
         clock, ep_return = self._clock, self._ep_return
         for t in range(T):
-            buf["obs"][t], buf["mask"][t], buf["acting"][t] = self.obs, self.mask, self.acting
+            buf.obs[t], buf.mask[t], buf.acting[t] = self.obs, self.mask, self.acting
             choice = act(self.actor, self.obs, self.mask, generator=self.generator)
-            buf["actions"][t], buf["logp"][t] = choice.actions.numpy(), choice.logp.numpy()
-            act_np = buf["actions"][t]
+            buf.actions[t], buf.logp[t] = choice.actions.numpy(), choice.logp.numpy()
+            act_np = buf.actions[t]
             rewards, minutes, dones = [0.0] * E, [0.0] * E, [False] * E
             for e, env in enumerate(self.envs):
                 _, _, _, r, done = env.step_arrays(act_np[e])  # updates self.obs[e] etc.
@@ -243,18 +257,18 @@ class MAPPO:
                 clock[e] = now
                 ep_return[e] += r
                 if done:
-                    buf["final_obs"][t, e] = self.obs[e]
+                    buf.final_obs[t, e] = self.obs[e]
                     self.finished_returns.append(ep_return[e])
                     if self.on_episode is not None:
                         self.on_episode(env, ep_return[e])
                     ep_return[e] = 0.0
                     env.reset_arrays()
                     clock[e] = env.now
-            buf["rewards"][t], buf["minutes"][t], buf["dones"][t] = rewards, minutes, dones
+            buf.rewards[t], buf.minutes[t], buf.dones[t] = rewards, minutes, dones
         self.steps += T * E
-        if not np.isfinite(buf["obs"]).all() or not np.isfinite(buf["rewards"]).all():
+        if not np.isfinite(buf.obs).all() or not np.isfinite(buf.rewards).all():
             raise TrainingError("non-finite observation or reward from the simulator")
-        buf["last_obs"] = self.obs.copy()
+        buf.last_obs[:] = self.obs
         return buf
 
     # --- advantages ----------------------------------------------------------------------
@@ -271,7 +285,7 @@ class MAPPO:
         agents = np.tile(np.arange(N), E)
         return self._critic_values(states, agents).reshape(E, N)
 
-    def advantages(self, buf: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def advantages(self, buf: Rollout) -> tuple[np.ndarray, np.ndarray]:
         """GAE(lambda) along each station's own decisions; returns (adv, values) [T, E, N],
         meaningful at acting rows only.
 
@@ -281,33 +295,33 @@ class MAPPO:
         station acts closes one semi-MDP transition:
         ``A = R + gamma^dt V(next) - V(now) + lambda gamma^dt A(next)``."""
         cfg = self.cfg
-        T, E, N = buf["acting"].shape
-        acting = buf["acting"]
+        T, E, N = buf.acting.shape
+        acting = buf.acting
         values = np.zeros((T, E, N), np.float32)
         tt, ee, ii = np.nonzero(acting)
-        states = buf["obs"].reshape(T, E, -1)[tt, ee]
+        states = buf.obs.reshape(T, E, -1)[tt, ee]
         values[tt, ee, ii] = self._critic_values(states, ii)
-        discount = np.power(cfg.gamma, buf["minutes"]).astype(np.float32)  # [T, E]
+        discount = np.power(cfg.gamma, buf.minutes).astype(np.float32)  # [T, E]
         final_values = np.zeros((T, E, N), np.float32)
-        dt, de = np.nonzero(buf["dones"])
+        dt, de = np.nonzero(buf.dones)
         if len(dt):
-            final_values[dt, de] = self._all_station_values(buf["final_obs"][dt, de])
+            final_values[dt, de] = self._all_station_values(buf.final_obs[dt, de])
         adv = np.zeros((T, E, N), np.float32)
         reward_sum = np.zeros((E, N), np.float32)
         # past the rollout, every station bootstraps from the last state, valued as if it were
         # deciding there: the critic only sees decision states, but the team's future reward
         # hardly depends on which station happens to be asking
-        next_value = self._all_station_values(buf["last_obs"])
+        next_value = self._all_station_values(buf.last_obs)
         next_adv = np.zeros((E, N), np.float32)
         for t in reversed(range(T)):
-            done = buf["dones"][t][:, None]
+            done = buf.dones[t][:, None]
             # an episode that ended after this step continues in value only: bootstrap from
             # its final state, nothing of the next episode leaks back
             reward_sum = np.where(done, 0.0, reward_sum)
             next_value = np.where(done, final_values[t], next_value)
             next_adv = np.where(done, 0.0, next_adv)
             d = discount[t][:, None]
-            reward_sum = buf["rewards"][t][:, None] + d * reward_sum
+            reward_sum = buf.rewards[t][:, None] + d * reward_sum
             next_value, next_adv = d * next_value, d * next_adv
             a = acting[t]
             here = reward_sum + next_value - values[t] + cfg.gae_lambda * next_adv
@@ -318,20 +332,23 @@ class MAPPO:
         return adv, values
 
     # --- update --------------------------------------------------------------------------
-    def update(self, buf: dict[str, np.ndarray]) -> dict[str, float]:
-        """PPO epochs over the acting rows (one row = one station's decision)."""
+    def update(self, buf: Rollout) -> dict[str, float]:
+        """PPO epochs over the acting rows (one row = one station's decision). Returns the
+        means over minibatches of the losses, `approx_kl` and `clipfrac`, and the critic's
+        `explained_variance` of the returns (see the module docstring)."""
         cfg = self.cfg
         adv, values = self.advantages(buf)
-        acting = buf["acting"]
+        acting = buf.acting
         tt, ee, ii = np.nonzero(acting)
         returns = (adv + values)[tt, ee, ii]
+        explained = explained_variance(values[tt, ee, ii], returns)
         self.value_norm.update(returns)
-        obs = torch.from_numpy(buf["obs"][tt, ee, ii])
-        mask = torch.from_numpy(buf["mask"][tt, ee, ii])
-        state = torch.from_numpy(buf["obs"].reshape(*acting.shape[:2], -1)[tt, ee])
+        obs = torch.from_numpy(buf.obs[tt, ee, ii])
+        mask = torch.from_numpy(buf.mask[tt, ee, ii])
+        state = torch.from_numpy(buf.obs.reshape(*acting.shape[:2], -1)[tt, ee])
         agent = torch.from_numpy(ii)
-        actions = torch.from_numpy(buf["actions"][tt, ee, ii])
-        old_logp = torch.from_numpy(buf["logp"][tt, ee, ii])
+        actions = torch.from_numpy(buf.actions[tt, ee, ii])
+        old_logp = torch.from_numpy(buf.logp[tt, ee, ii])
         adv_t = torch.from_numpy(adv[tt, ee, ii])
         if adv_t.numel() > 1:
             adv_t = (adv_t - adv_t.mean()) / (adv_t.std() + 1e-8)
@@ -340,7 +357,13 @@ class MAPPO:
         )
         self._anneal()
         actor_params = [p for p in self.actor.parameters() if p.requires_grad]
-        stats: dict[str, list[float]] = {"policy": [], "value": [], "entropy": [], "clipfrac": []}
+        stats: dict[str, list[float]] = {
+            "policy": [],
+            "value": [],
+            "entropy": [],
+            "approx_kl": [],
+            "clipfrac": [],
+        }
         M = len(ii)
         mb = max(1, math.ceil(M / cfg.minibatches))
         for _ in range(cfg.update_epochs):
@@ -350,7 +373,8 @@ class MAPPO:
                 logits = self.actor(obs[i], agent[i], mask[i])
                 dist = torch.distributions.Categorical(logits=logits)
                 logp = dist.log_prob(actions[i])
-                ratio = (logp - old_logp[i]).exp()
+                logratio = logp - old_logp[i]
+                ratio = logratio.exp()
                 a = adv_t[i]
                 surrogate = torch.max(-a * ratio, -a * ratio.clamp(1 - cfg.clip, 1 + cfg.clip))
                 policy_loss = surrogate.mean()
@@ -371,20 +395,72 @@ class MAPPO:
                 stats["policy"].append(policy_loss.item())
                 stats["value"].append(value_loss.item())
                 stats["entropy"].append(entropy.item())
+                with torch.no_grad():
+                    stats["approx_kl"].append(((ratio - 1) - logratio).mean().item())
                 stats["clipfrac"].append(((ratio - 1).abs() > cfg.clip).float().mean().item())
         self.updates += 1
-        return {k: float(np.mean(v)) for k, v in stats.items()}
+        return {**{k: float(np.mean(v)) for k, v in stats.items()}, "explained_variance": explained}
 
     # --- the loop ------------------------------------------------------------------------
     def train(self, on_progress: Callable[[Progress], None] | None = None) -> None:
         """Collect and update until the step budget is spent (switching phase for LoRASA)."""
         cfg = self.cfg
-        switch_at = int(cfg.switch_fraction * cfg.total_steps)
         while self.steps < cfg.total_steps:
-            if cfg.method == "lorasa" and self.phase == "base" and self.steps >= switch_at:
+            if self.steps >= self._phase_end():  # only LoRASA's base phase ends before the budget
                 self.switch_to_adapters()
             losses = self.update(self.collect())
             if on_progress is not None:
                 recent = self.finished_returns[-cfg.n_envs * 2 :]
                 mean_ret = float(np.mean(recent)) if recent else float("nan")
                 on_progress(Progress(self.steps, self.updates, mean_ret, self.phase, losses))
+
+    # --- state, for checkpoints ----------------------------------------------------------
+    def state_dict(self) -> TrainerState:
+        """Everything needed to continue training but the simulator's state (which SimPy cannot
+        save): a trainer that loads it starts fresh episodes and otherwise goes on as this one."""
+        opt_tensors, opt_meta = optimizer_tensors(self.optimizer)
+        tensors = {
+            **prefixed("actor", self.actor.state_dict()),
+            **prefixed("critic", self.critic.state_dict()),
+            **opt_tensors,
+            "rng.torch": torch.get_rng_state(),
+            "rng.sampling": self.generator.get_state(),
+        }  # fmt: skip
+        vn = self.value_norm
+        meta = {
+            "steps": self.steps,
+            "updates": self.updates,
+            "phase": self.phase,
+            "phase_start": self.phase_start,
+            "value_norm": [vn.mean, vn.var, vn.count],
+            "numpy_rng": self.rng.bit_generator.state,
+            "envs": [list(env.episode_counter) for env in self.envs],
+            "finished_returns": self.finished_returns[-1000:],
+            "episodes_logged": self.episodes_logged,
+            "optimizer": opt_meta,
+            "config": self.cfg.to_dict(),
+        }
+        return TrainerState(tensors, meta)
+
+    def load_state_dict(self, state: TrainerState) -> None:
+        """Continue from `state` (of a trainer with the same config); the next `collect`
+        starts every env's next episode where its episode counter left off."""
+        tensors, meta = state.tensors, state.meta
+        if meta["phase"] == "adapters" and self.phase != "adapters":
+            self.switch_to_adapters()
+        self.actor.load_state_dict(unprefixed("actor", tensors))
+        self.critic.load_state_dict(unprefixed("critic", tensors))
+        self.optimizer.load_state_dict(optimizer_state(tensors, meta["optimizer"]))
+        torch.set_rng_state(tensors["rng.torch"])
+        self.generator.set_state(tensors["rng.sampling"])
+        self.steps, self.updates = meta["steps"], meta["updates"]
+        self.phase_start = meta["phase_start"]
+        vn = self.value_norm
+        vn.mean, vn.var, vn.count = meta["value_norm"]
+        self.rng.bit_generator.state = meta["numpy_rng"]
+        for env, counter in zip(self.envs, meta["envs"], strict=True):
+            env.episode_counter = tuple(counter)
+        self.finished_returns = list(meta["finished_returns"])
+        self.episodes_logged = meta["episodes_logged"]
+        self._ep_return = [0.0] * self.cfg.n_envs
+        self._started = False

@@ -18,25 +18,13 @@ from pathlib import Path
 from factory_twin.env import LineEnv
 from factory_twin.errors import StoreError
 from factory_twin.policy.networks import Actor, ActorConfig, Critic, base_hash
+from factory_twin.policy.registry import resolve
 from factory_twin.scenario import Scenario
 from factory_twin.store.policies import PolicyStore
 from factory_twin.store.runlog import Database, episode_kpis
-from factory_twin.train.checkpoint import (
-    load_checkpoint,
-    prefixed,
-    save_checkpoint,
-    unprefixed,
-)
+from factory_twin.train.checkpoint import load_checkpoint, save_checkpoint
 from factory_twin.train.mappo import MAPPO, Progress, TrainConfig
-
-METHODS = ("ps", "ps-id", "nps", "lorasa")
-LABELS = {
-    "ps": "shared (PS)",
-    "ps-id": "shared + station id",
-    "nps": "separate networks (NPS)",
-    "lorasa": "LoRASA (shared + adapters)",
-}
-POLICY_ALIASES = {"shared": "ps", "adapted": "lorasa"}
+from factory_twin.train.tensors import prefixed, unprefixed
 
 
 @dataclass
@@ -216,8 +204,8 @@ def _check_fits(config: dict, scenario: Scenario, where: str) -> None:
 
 
 def load_trained(store: PolicyStore, scenario: Scenario, method: str) -> Trained:
-    """Load the latest stored policy of a method ('shared'/'adapted' are accepted aliases)."""
-    method = POLICY_ALIASES.get(method, method)
+    """Load the latest stored policy of a learned method or its alias ('shared', 'adapted')."""
+    method = resolve(method, "learned").name
     if method == "lorasa":
         return _load_lorasa(store, scenario)
     tensors, meta = store.load_policy(scenario.name, method)
