@@ -28,5 +28,9 @@ class UnknownPolicyError(FactoryTwinError):
     """A policy or training-method name nobody defined; the message lists the valid names."""
 
     def __init__(self, name: str, valid: tuple[str, ...], what: str = "policy") -> None:
-        self.name, self.valid = name, valid
+        self.name, self.valid, self.what = name, valid, what
         super().__init__(f"unknown {what} {name!r}; expected one of {', '.join(valid)}")
+
+    def __reduce__(self):
+        # rebuilt from its own arguments, not the message: a worker process can send it back
+        return type(self), (self.name, self.valid, self.what)

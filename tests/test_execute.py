@@ -8,6 +8,7 @@ import pytest
 import torch
 from helpers import exp, line
 
+from factory_twin.errors import UnknownPolicyError
 from factory_twin.execute import ExecutorError, InProcess, Job, LocalPool, RayTasks, make_executor
 from factory_twin.train.jobs import evaluate_job, train_job
 from factory_twin.train.mappo import TrainConfig
@@ -93,7 +94,7 @@ def test_ray_gives_identical_results(reference) -> None:
 
 def test_a_failing_job_fails_the_map_with_its_error() -> None:
     bad = [Job(evaluate_job, (_line(), "no-such-rule", [1]))]
-    with pytest.raises(KeyError, match="no-such-rule"):
+    with pytest.raises(UnknownPolicyError, match="unknown heuristic 'no-such-rule'; expected one"):
         LocalPool(2).map(bad + [Job(evaluate_job, (_line(), "fifo", [1]))])
 
 

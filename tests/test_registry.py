@@ -4,6 +4,7 @@ loads without any learning code."""
 
 from __future__ import annotations
 
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -106,3 +107,11 @@ def test_the_registry_loads_no_learning_code():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_the_error_survives_pickling_as_a_worker_process_sends_it():
+    with pytest.raises(UnknownPolicyError) as info:
+        resolve("foo", "learned")
+    back = pickle.loads(pickle.dumps(info.value))
+    assert type(back) is UnknownPolicyError and str(back) == str(info.value)
+    assert back.name == "foo" and back.valid == names("learned")
