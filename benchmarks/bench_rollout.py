@@ -45,7 +45,8 @@ from common import (
 from factory_twin.env import LineEnv
 from factory_twin.policy.registry import label
 from factory_twin.scenario import Scenario
-from factory_twin.train.mappo import MAPPO, TrainConfig
+from factory_twin.train.config import TrainConfig
+from factory_twin.train.mappo import MAPPO
 
 NAME = "bench_rollout"
 TARGET = 5.0

@@ -28,6 +28,7 @@ from common import (
     ratio_summary,
     shipped_scenarios,
 )
+from factory_twin.execute import make_executor
 from factory_twin.scenario import Scenario, parse_scenario
 from factory_twin.sweep import run_sweep
 
@@ -49,7 +50,7 @@ def timed_sweep(sc: Scenario, seeds: list[int], workers: int) -> dict:
         if not first:
             first.append(time.perf_counter() - t0)
 
-    res = run_sweep(sc, POLICY, seeds, workers=workers, on_result=on_result)
+    res = run_sweep(sc, POLICY, seeds, make_executor(workers=workers), on_result=on_result)
     return {"seconds": time.perf_counter() - t0, "first": first[0], "kpis": repr(res.kpis)}
 
 

@@ -23,11 +23,13 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from common import markers, write_section
+from factory_twin.comparison import eval_seeds
 from factory_twin.policy.registry import HEURISTICS
 from factory_twin.scenario import load_scenario
 from factory_twin.stats import mean_ci
-from factory_twin.train.evaluate import eval_seeds, evaluate_actor, evaluate_heuristic
-from factory_twin.train.mappo import MAPPO, TrainConfig
+from factory_twin.train.config import TrainConfig
+from factory_twin.train.evaluate import evaluate_actor, evaluate_heuristic
+from factory_twin.train.mappo import MAPPO
 
 METHODS = [
     ("PS", "shared", {"method": "ps"}),

@@ -1,4 +1,4 @@
-"""Evaluation sweeps: many seeds of one policy, spread over worker processes.
+"""Evaluation sweeps: many seeds of one policy, spread over the executor's workers.
 
 A sweep runs the scenario's full horizon once per seed under a heuristic (through the plain
 simulator) or a stored learned policy (through the environment, greedy actions), exactly as
@@ -11,22 +11,21 @@ policies are evaluated in fixed chunks of consecutive seeds (`LEARNED_CHUNK`, ba
 the actor as `evaluate_actor` does) whose boundaries depend only on the seed list, never on how
 many workers there are or which worker picks a chunk up.
 
-Workers are started with the `spawn` method (no forked copies of the parent's torch threads or
-database connections) and use one torch thread each.
+The chunks are jobs for `factory_twin.execute` (this process, a local pool or Ray tasks), so
+Ctrl-C stops every worker at once.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from factory_twin.errors import FactoryTwinError
+from factory_twin.execute import Executor, InProcess, Job
 from factory_twin.policy.registry import heuristic, resolve
 from factory_twin.scenario import Scenario
 from factory_twin.sim.kpi import KPIs
@@ -64,20 +63,12 @@ def chunks(seeds: Sequence[int], policy: str) -> list[list[int]]:
 _ACTORS: dict[tuple, object] = {}  # per worker process: (store, scenario hash, policy) -> actor
 
 
-def _init_worker() -> None:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ.setdefault("MKL_NUM_THREADS", "1")
-
-
 def _load_actor(scenario: Scenario, policy: str, store: str):
     key = (store, scenario.content_hash(), policy)
     if key not in _ACTORS:
-        import torch
-
         from factory_twin.store.policies import PolicyStore
         from factory_twin.train.pipeline import load_trained
 
-        torch.set_num_threads(1)
         _ACTORS[key] = load_trained(PolicyStore(Path(store)), scenario, policy).actor
     return _ACTORS[key]
 
@@ -113,17 +104,13 @@ def run_sweep(
     scenario: Scenario,
     policy: str,
     seeds: Sequence[int],
-    workers: int = 1,
+    executor: Executor | None = None,
     store: str | os.PathLike | None = None,
     on_result: Callable[[int], None] | None = None,
 ) -> SweepResult:
-    """Evaluate every seed; `on_result(n)` is called as results for `n` more seeds arrive.
-
-    With one worker everything runs in this process (no start-up cost); with more, work items
-    go to a `spawn` process pool and are collected as they finish. KPIs come back in seed
-    order either way."""
-    if workers < 1:
-        raise SweepError(f"workers must be at least 1, got {workers}")
+    """Evaluate every seed on the executor (default: in this process); `on_result(n)` is
+    called as results for `n` more seeds arrive. KPIs come back in seed order."""
+    executor = executor or InProcess()
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise SweepError("no seeds to evaluate")
@@ -132,36 +119,17 @@ def run_sweep(
     check_policy(scenario, policy, store)
     store_s = None if store is None else str(store)
     items = chunks(seeds, policy)
-    results: dict[int, list[KPIs]] = {}
+    jobs = [Job(evaluate_chunk, (scenario, policy, chunk, store_s)) for chunk in items]
     t0 = time.perf_counter()
-    if workers == 1 or len(items) == 1:
-        for i, chunk in enumerate(items):
-            results[i] = evaluate_chunk(scenario, policy, chunk, store_s)
-            if on_result is not None:
-                on_result(len(chunk))
-    else:
-        ctx = multiprocessing.get_context("spawn")
-        n_proc = min(workers, len(items))
-        with ProcessPoolExecutor(n_proc, mp_context=ctx, initializer=_init_worker) as pool:
-            pending: dict[Future, int] = {
-                pool.submit(evaluate_chunk, scenario, policy, chunk, store_s): i
-                for i, chunk in enumerate(items)
-            }
-            try:
-                while pending:
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        i = pending.pop(fut)
-                        results[i] = fut.result()
-                        if on_result is not None:
-                            on_result(len(items[i]))
-            except BaseException:
-                for fut in pending:
-                    fut.cancel()
-                raise
-    kpis = [k for i in range(len(items)) for k in results[i]]
+
+    def arrived(i: int, _) -> None:
+        if on_result is not None:
+            on_result(len(items[i]))
+
+    results = executor.map(jobs, on_result=arrived)
+    kpis = [k for chunk in results for k in chunk]
     return SweepResult(
-        scenario.name, policy, seeds, kpis, workers, time.perf_counter() - t0, run_id=None
+        scenario.name, policy, seeds, kpis, executor.workers, time.perf_counter() - t0
     )
 
 

@@ -24,3 +24,8 @@ def exp(mean: float) -> dict:
 
 def det(value: float) -> dict:
     return {"dist": "deterministic", "value": value}
+
+
+def register(db, scenario: Scenario) -> int:
+    """The scenario's row in a test log (as a workflow registers it once per command)."""
+    return db.ensure_scenario(scenario.name, scenario.content_hash(), "yaml")

@@ -14,6 +14,7 @@ from types import ModuleType
 import pytest
 
 from factory_twin.errors import UnknownPolicyError
+from factory_twin.execute import make_executor
 from factory_twin.scenario import load_scenario, parse_scenario
 from factory_twin.store.runlog import open_db
 from factory_twin.sweep import SweepError, chunks, log_sweep, run_sweep
@@ -92,9 +93,9 @@ def _short_scenario():
 def test_sweep_same_kpis_for_any_worker_count(tmp_path: Path) -> None:
     sc = _short_scenario()
     seeds = [5, 6]
-    one = run_sweep(sc, "min-setup", seeds, workers=1)
+    one = run_sweep(sc, "min-setup", seeds, make_executor(workers=1))
     arrived: list[int] = []
-    two = run_sweep(sc, "min-setup", seeds, workers=2, on_result=arrived.append)
+    two = run_sweep(sc, "min-setup", seeds, make_executor(workers=2), on_result=arrived.append)
     assert sum(arrived) == len(seeds)
     assert [k.summary() for k in one.kpis] == [k.summary() for k in two.kpis]
     assert repr(one.kpis) == repr(two.kpis)  # per-station KPIs too
@@ -117,8 +118,8 @@ def test_sweep_chunks_do_not_depend_on_workers_and_bad_input_is_refused() -> Non
         run_sweep(sc, "no-such-policy", [0])
     with pytest.raises(SweepError):
         run_sweep(sc, "fifo", [0, 0])
-    with pytest.raises(SweepError):
-        run_sweep(sc, "fifo", [0], workers=0)
+    with pytest.raises(SweepError, match="no seeds"):
+        run_sweep(sc, "fifo", [])
 
 
 def test_training_benchmark_quick_runs_every_variant() -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import torch
-from helpers import exp, line
+from helpers import exp, line, register
 
 from factory_twin.store.policies import PolicyStore
 from factory_twin.store.runlog import open_db
+from factory_twin.train.config import TrainConfig
 from factory_twin.train.evaluate import evaluate_actor
-from factory_twin.train.mappo import TrainConfig
 from factory_twin.train.pipeline import train_method
 
 TINY = dict(total_steps=1024, n_envs=2, rollout_len=64, hidden=(32, 32), episode_minutes=60.0)
@@ -27,7 +27,7 @@ def _train(root, seed):
     db = open_db(f"sqlite:///{root / 'log.sqlite'}")
     store = PolicyStore(root / "store")
     cfg = TrainConfig(method="lorasa", seed=seed, **TINY)
-    t = train_method(_line(), "yaml", cfg, db, store)
+    t = train_method(_line(), register(db, _line()), cfg, db, store)
     adapters = {s: store.load_adapter("test-line", s)[0] for s in ("a", "b")}
     kpis = [k.summary() for k in evaluate_actor(_line(), t.actor, [11, 12])]
     return adapters, kpis, [e.kpis() for e in db.episodes(t.run_id)]

@@ -10,8 +10,8 @@ from helpers import exp, line
 
 from factory_twin.errors import UnknownPolicyError
 from factory_twin.execute import ExecutorError, InProcess, Job, LocalPool, RayTasks, make_executor
+from factory_twin.train.config import TrainConfig
 from factory_twin.train.jobs import evaluate_job, train_job
-from factory_twin.train.mappo import TrainConfig
 
 TINY = dict(total_steps=1024, n_envs=2, rollout_len=64, hidden=(32, 32), episode_minutes=60.0)
 

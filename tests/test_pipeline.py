@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import torch
-from helpers import exp, line
+from helpers import exp, line, register
 
 from factory_twin.env import LineEnv
 from factory_twin.store.policies import PolicyStore
 from factory_twin.store.runlog import open_db
 from factory_twin.train.adapt import adapt_station
-from factory_twin.train.mappo import TrainConfig
+from factory_twin.train.config import TrainConfig
 from factory_twin.train.pipeline import load_trained, train_method
 
 TINY = dict(total_steps=512, n_envs=2, rollout_len=64, hidden=(32, 32), episode_minutes=60.0)
@@ -39,7 +39,7 @@ def test_trained_policies_round_trip_through_the_store(tmp_path):
     sc = small_line()
     obs = torch.rand(3, 5, LineEnv(sc).obs_dim)
     for method in ("ps", "nps", "lorasa"):
-        t = train_method(sc, "yaml", TrainConfig(method=method, **TINY), db, store)
+        t = train_method(sc, register(db, sc), TrainConfig(method=method, **TINY), db, store)
         loaded = load_trained(store, sc, method)
         assert torch.equal(loaded.actor.forward_grouped(obs), t.actor.forward_grouped(obs))
         assert db.get_run(t.run_id).status == "done"
@@ -49,12 +49,12 @@ def test_trained_policies_round_trip_through_the_store(tmp_path):
 def test_adapt_retrains_only_the_named_station(tmp_path):
     db, store = _setup(tmp_path)
     sc = small_line()
-    train_method(sc, "yaml", TrainConfig(method="lorasa", **TINY), db, store)
+    train_method(sc, register(db, sc), TrainConfig(method="lorasa", **TINY), db, store)
     before = {s.name: store.load_adapter(sc.name, s.name)[0] for s in sc.stations}
     base_before = store.load_base(sc.name)[0]
 
     edited = small_line(fast_scrap_at_b=0.0)  # the planner fixed station b's fast mode
-    adapt_station(edited, "yaml", "b", 512, 1, db, store)
+    adapt_station(edited, register(db, edited), "b", 512, 1, db, store)
 
     assert store.versions(sc.name, "b") == [1, 2]
     assert store.versions(sc.name, "a") == [1] and store.versions(sc.name, "c") == [1]
@@ -74,7 +74,7 @@ def test_loading_a_policy_with_another_observation_size_is_refused(tmp_path):
 
     db, store = _setup(tmp_path)
     sc = small_line()
-    train_method(sc, "yaml", TrainConfig(method="ps", **TINY), db, store)
+    train_method(sc, register(db, sc), TrainConfig(method="ps", **TINY), db, store)
     two_products = sc.model_copy(
         update={
             "products": [p.model_copy(update={"mix": 0.5}) for p in sc.products]

@@ -12,11 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import register
 
 from factory_twin.store.runlog import open_db
 from factory_twin.train.checkpoint import META, WEIGHTS, load_checkpoint
+from factory_twin.train.config import config_from_dict
 from factory_twin.train.mappo import MAPPO
-from factory_twin.train.pipeline import config_from_dict
 
 SCENARIO = """
 name: kill-test
@@ -104,7 +105,7 @@ def test_non_finite_reward_stops_training_and_keeps_last_checkpoint(tmp_path, mo
     from factory_twin.errors import TrainingError
     from factory_twin.scenario import parse_scenario_text
     from factory_twin.store.policies import PolicyStore
-    from factory_twin.train.mappo import TrainConfig
+    from factory_twin.train.config import TrainConfig
     from factory_twin.train.pipeline import train_method
 
     real_step = LineEnv.step_arrays
@@ -121,7 +122,7 @@ def test_non_finite_reward_stops_training_and_keeps_last_checkpoint(tmp_path, mo
     with pytest.raises(TrainingError, match="non-finite"):
         train_method(
             parse_scenario_text(SCENARIO),
-            "yaml",
+            register(db, parse_scenario_text(SCENARIO)),
             cfg,
             db,
             PolicyStore(tmp_path / "s"),

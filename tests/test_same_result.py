@@ -14,8 +14,9 @@ import pytest
 import torch
 
 from factory_twin.scenario import load_scenario
+from factory_twin.train.config import TrainConfig
 from factory_twin.train.evaluate import evaluate_actor, evaluate_heuristic
-from factory_twin.train.mappo import MAPPO, TrainConfig
+from factory_twin.train.mappo import MAPPO
 
 ROOT = Path(__file__).resolve().parent.parent
 RECORD = Path(__file__).parent / "data" / "same_result.json"

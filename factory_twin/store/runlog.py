@@ -94,6 +94,11 @@ def _dumps(value: Any, where: str, what: str) -> str:
 # ----------------------------------------------------------------------------- Database
 
 
+def ending_status(exc: BaseException) -> str:
+    """How a run that raised `exc` ends in the log: stopped by the planner, or failed."""
+    return "interrupted" if isinstance(exc, KeyboardInterrupt | SystemExit) else "failed"
+
+
 class Database:
     """Short-transaction access to the factory-twin tables (see module docstring).
 

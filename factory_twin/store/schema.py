@@ -66,7 +66,7 @@ INT_KPIS = frozenset({"good_parts", "scrapped_parts"})
 OPTIONAL_KPIS = frozenset({"episode_return"})
 
 RUN_KINDS = ("simulate", "train", "evaluate")
-RUN_STATUSES = ("running", "done", "failed")
+RUN_STATUSES = ("running", "done", "failed", "interrupted")  # interrupted: Ctrl-C or a signal
 
 
 class Base(DeclarativeBase):

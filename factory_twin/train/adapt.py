@@ -14,13 +14,12 @@ import torch
 from factory_twin.errors import FactoryTwinError
 from factory_twin.scenario import Scenario
 from factory_twin.store.policies import PolicyStore
-from factory_twin.store.runlog import Database
+from factory_twin.store.runlog import Database, ending_status
+from factory_twin.train.config import config_from_dict
 from factory_twin.train.mappo import MAPPO, Progress
 from factory_twin.train.pipeline import (
     Trained,
-    config_from_dict,
     load_trained,
-    register_scenario,
     save_trained,
 )
 
@@ -48,7 +47,7 @@ def _masker(keep: torch.Tensor):
 
 def adapt_station(
     scenario: Scenario,
-    text: str,
+    scenario_id: int,
     station: str,
     steps: int,
     seed: int,
@@ -66,7 +65,7 @@ def adapt_station(
     trainer.switch_to_adapters()
     only_station(trainer, index)
     run_id = db.start_run(
-        register_scenario(db, scenario, text),
+        scenario_id,
         "train",
         "lorasa-adapt",
         cfg.seed,
@@ -76,8 +75,8 @@ def adapt_station(
         trainer.train(on_progress)
         after = Trained("lorasa", trainer.actor, trainer.critic, run_id, before.config)
         save_trained(store, db, scenario, after, stations=[index])
-    except BaseException:
-        db.finish_run(run_id, "failed")
+    except BaseException as exc:
+        db.finish_run(run_id, ending_status(exc))
         raise
     db.finish_run(run_id, "done")
     return before, after

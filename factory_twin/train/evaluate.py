@@ -18,12 +18,6 @@ from factory_twin.scenario import Scenario
 from factory_twin.sim.kpi import KPIs
 from factory_twin.sim.run import simulate
 
-EVAL_SEED_BASE = 1_000_000_000  # far from every training seed
-
-
-def eval_seeds(n: int) -> list[int]:
-    return [EVAL_SEED_BASE + i for i in range(n)]
-
 
 @torch.inference_mode()
 def evaluate_actor(

@@ -19,8 +19,9 @@ from factory_twin.policy.networks import Actor
 from factory_twin.scenario import Scenario
 from factory_twin.sim.kpi import KPIs
 from factory_twin.store.runlog import episode_kpis
+from factory_twin.train.config import TrainConfig
 from factory_twin.train.evaluate import evaluate_actor, evaluate_heuristic
-from factory_twin.train.mappo import MAPPO, Progress, TrainConfig
+from factory_twin.train.mappo import MAPPO, Progress
 from factory_twin.train.pipeline import Trained, build_policy, full_config
 
 CURVE_SEEDS = (999_000_000, 999_000_001)  # greedy evaluation along the learning curve
@@ -62,9 +63,7 @@ class TrainResult:
         return Trained(self.cfg.method, actor, critic, run_id, self.config)
 
 
-def train_job(
-    scenario: Scenario, cfg: TrainConfig, eval_seeds: Sequence[int] = ()
-) -> TrainResult:
+def train_job(scenario: Scenario, cfg: TrainConfig, eval_seeds: Sequence[int] = ()) -> TrainResult:
     """Train one method under one seed, then evaluate it on `eval_seeds`; no I/O."""
     trainer = MAPPO(scenario, cfg)
     result = TrainResult(cfg)

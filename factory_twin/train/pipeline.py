@@ -21,9 +21,10 @@ from factory_twin.policy.networks import Actor, ActorConfig, Critic, base_hash
 from factory_twin.policy.registry import resolve
 from factory_twin.scenario import Scenario
 from factory_twin.store.policies import PolicyStore
-from factory_twin.store.runlog import Database, episode_kpis
+from factory_twin.store.runlog import Database, ending_status, episode_kpis
 from factory_twin.train.checkpoint import load_checkpoint, save_checkpoint
-from factory_twin.train.mappo import MAPPO, Progress, TrainConfig
+from factory_twin.train.config import TrainConfig, config_from_dict
+from factory_twin.train.mappo import MAPPO, Progress
 from factory_twin.train.tensors import prefixed, unprefixed
 
 
@@ -36,13 +37,9 @@ class Trained:
     config: dict
 
 
-def register_scenario(db: Database, scenario: Scenario, text: str) -> int:
-    return db.ensure_scenario(scenario.name, scenario.content_hash(), text)
-
-
 def train_method(
     scenario: Scenario,
-    text: str,
+    scenario_id: int,
     cfg: TrainConfig,
     db: Database,
     store: PolicyStore,
@@ -67,8 +64,7 @@ def train_method(
         load_checkpoint(trainer, Path(run.checkpoint_path))
         db.finish_run(run_id, "running")
     else:
-        sid = register_scenario(db, scenario, text)
-        run_id = db.start_run(sid, "train", cfg.method, cfg.seed, cfg.to_dict())
+        run_id = db.start_run(scenario_id, "train", cfg.method, cfg.seed, cfg.to_dict())
         trainer = MAPPO(scenario, cfg)
     ckpt_dir = None
     if checkpoints is not None:
@@ -93,20 +89,11 @@ def train_method(
             save_checkpoint(trainer, ckpt_dir)
         trained = Trained(cfg.method, trainer.actor, trainer.critic, run_id, full_config(trainer))
         save_trained(store, db, scenario, trained)
-    except BaseException:
-        db.finish_run(run_id, "failed")
+    except BaseException as exc:
+        db.finish_run(run_id, ending_status(exc))
         raise
     db.finish_run(run_id, "done")
     return trained
-
-
-def config_from_dict(stored: dict, **overrides) -> TrainConfig:
-    """A TrainConfig from a run's stored config (unknown keys ignored, lists to tuples)."""
-    fields = TrainConfig.__dataclass_fields__
-    kept = {k: v for k, v in stored.items() if k in fields}
-    if "hidden" in kept:
-        kept["hidden"] = tuple(kept["hidden"])
-    return TrainConfig(**{**kept, **overrides})
 
 
 def full_config(tr: MAPPO) -> dict:
