@@ -1,8 +1,8 @@
-"""`factory-twin`: the planner's command line.
+"""`factory-twin`: the planner's command line. It parses, calls a workflow, prints.
 
 Every command that reads a scenario validates it first; any problem with the user's input or
 files is printed as one line (file, field, what was expected) and exits with code 2, without
-a traceback.
+a traceback. What each command does lives in `factory_twin.workflows`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from rich.table import Table
 
 from factory_twin.errors import FactoryTwinError
 from factory_twin.policy.registry import HEURISTICS, METHODS, label, names, resolve, training_method
-from factory_twin.scenario import Scenario, json_schema, load_scenario
+from factory_twin.scenario import json_schema, load_scenario
+from factory_twin.train.config import TrainConfig
 
 app = typer.Typer(
     help="Digital twin of production lines whose stations learn (MAPPO + LoRASA adapters).",
@@ -43,9 +44,21 @@ DbOption = Annotated[
     ),
 ]
 StoreOption = Annotated[
-    Path, typer.Option("--store", help="adapter store folder", envvar="FACTORY_TWIN_STORE")
+    Path,
+    typer.Option("--store", help="folder of stored policies", envvar="FACTORY_TWIN_STORE"),
 ]
 ScenarioArg = Annotated[Path, typer.Argument(help="scenario YAML file")]
+StepsOption = Annotated[
+    int, typer.Option("--steps", min=1_000, help="training budget in environment steps")
+]
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(min=1, max=256, help="worker processes (default: every core; 1 = this one)"),
+]
+RayOption = Annotated[
+    str | None,
+    typer.Option("--ray", help="run the jobs as Ray tasks on this cluster ('auto' finds it)"),
+]
 
 
 def friendly(fn: Callable) -> Callable:
@@ -65,9 +78,10 @@ def friendly(fn: Callable) -> Callable:
     return wrapper
 
 
-def _load(path: Path) -> tuple[Scenario, str]:
-    scenario = load_scenario(path)
-    return scenario, path.read_text(encoding="utf-8")
+def _workspace(file: Path, db: str | None, store: Path):
+    from factory_twin.workflows import open_workspace
+
+    return open_workspace(file, db, store)
 
 
 def _open_db(db: str | None):
@@ -75,12 +89,6 @@ def _open_db(db: str | None):
     from factory_twin.store.runlog import open_db
 
     return open_db(database_url(db))
-
-
-def _store(root: Path):
-    from factory_twin.store.policies import PolicyStore
-
-    return PolicyStore(root)
 
 
 def _progress() -> Progress:
@@ -95,6 +103,30 @@ def _progress() -> Progress:
     )
 
 
+class _Bar:
+    """A workflow's `Task` drawn as one rich progress bar."""
+
+    def __init__(self, progress: Progress, description: str, total: int) -> None:
+        self.progress, self.id = progress, progress.add_task(description, total=total, info="")
+
+    def advance(self, n: int = 1) -> None:
+        self.progress.advance(self.id, n)
+
+    def update(self, completed: int, info: str = "") -> None:
+        self.progress.update(self.id, completed=completed, info=info)
+
+
+def _bars(progress: Progress):
+    """A workflow's `Track`: every task it starts becomes a bar."""
+    return functools.partial(_Bar, progress)
+
+
+def _executor(workers: int | None, ray: str | None):
+    from factory_twin.execute import make_executor
+
+    return make_executor(workers, ray)
+
+
 # --- scenario commands ---------------------------------------------------------------------
 
 
@@ -104,7 +136,7 @@ def validate(file: ScenarioArg) -> None:
     """Check a scenario file and summarise the line it describes."""
     from factory_twin.scenario.capacity import availability_adjusted_bound
 
-    sc, _ = _load(file)
+    sc = load_scenario(file)
     bound = availability_adjusted_bound(sc)
     neck = sc.stations[bound.bottleneck].name if bound.bottleneck >= 0 else "arrivals"
     console.print(
@@ -139,50 +171,16 @@ def run(
 ) -> None:
     """Simulate the scenario's horizon under a policy; log and print KPIs with 95% CIs."""
     from factory_twin.report import kpi_table
+    from factory_twin.workflows import simulate
 
-    sc, text = _load(file)
     chosen = list(HEURISTICS) if policy == "all" else [policy]
     for name in chosen:
         resolve(name)
-    seed_list = list(range(seed, seed + seeds))
-    database = _open_db(db)
-    sid = database.ensure_scenario(sc.name, sc.content_hash(), text)
-    results = {}
+    ws = _workspace(file, db, store)
     with _progress() as progress:
-        for name in chosen:
-            task = progress.add_task(f"simulating {name}", total=len(seed_list), info="")
-            kpis = _simulate_policy(
-                sc, name, seed_list, store, functools.partial(progress.advance, task)
-            )
-            run_id = database.log_evaluation(sid, name, seed_list, kpis, kind="simulate")
-            if record:
-                _record(database, run_id, sc, name, seed_list[0], store)
-            results[f"{name} (run {run_id})"] = kpis
-    console.print(kpi_table(f"{sc.name}: {seeds} seeds, {sc.horizon.length:g} min each", results))
-
-
-def _simulate_policy(sc, name, seeds, store_root, tick):
-    from factory_twin.train.evaluate import evaluate_actor, evaluate_heuristic
-    from factory_twin.train.pipeline import load_trained
-
-    if resolve(name).kind == "heuristic":
-        out = []
-        for s in seeds:
-            out += evaluate_heuristic(sc, name, [s])
-            tick()
-        return out
-    actor = load_trained(_store(store_root), sc, name).actor
-    out = evaluate_actor(sc, actor, seeds)
-    for _ in seeds:
-        tick()
-    return out
-
-
-def _record(database, run_id, sc, name, seed, store_root) -> None:
-    from factory_twin.viz.drivers import record
-
-    driver = _driver(sc, name, seed, store_root)
-    database.add_events(run_id, record(driver, every=5.0, until=sc.horizon.warmup + 600))
+        results = simulate(ws, chosen, list(range(seed, seed + seeds)), _bars(progress), record)
+    title = f"{ws.scenario.name}: {seeds} seeds, {ws.scenario.horizon.length:g} min each"
+    console.print(kpi_table(title, results))
 
 
 @app.command()
@@ -191,50 +189,19 @@ def runs(db: DbOption = None, limit: Annotated[int, typer.Option(min=1)] = 30) -
     """List the runs stored in the log, newest first."""
     database = _open_db(db)
     table = Table(title=f"runs in {database.where}")
-    for col in (
-        "id",
-        "scenario",
-        "kind",
-        "method",
-        "seed",
-        "status",
-        "episodes",
-        "throughput/h",
-        "created",
-    ):
+    columns = ("id", "scenario", "kind", "method", "seed", "status", "episodes", "throughput/h")
+    for col in (*columns, "created"):
         table.add_column(col)
     for r in database.list_runs(limit):
         th = "" if r.mean_throughput is None else f"{r.mean_throughput * 60:.1f}"
         table.add_row(
-            str(r.id),
-            r.scenario_name,
-            r.kind,
-            r.method,
-            str(r.seed),
-            r.status,
-            str(r.episode_count),
-            th,
-            r.created_at.strftime("%Y-%m-%d %H:%M"),
-        )
+            str(r.id), r.scenario_name, r.kind, r.method, str(r.seed), r.status,
+            str(r.episode_count), th, r.created_at.strftime("%Y-%m-%d %H:%M"),
+        )  # fmt: skip
     console.print(table)
 
 
 # --- learning ------------------------------------------------------------------------------
-
-DEFAULT_STEPS = 400_000  # the trainer's default budget (TrainConfig.total_steps)
-StepsOption = Annotated[
-    int, typer.Option("--steps", min=1_000, help="training budget in environment steps")
-]
-
-
-def _train_progress(progress: Progress, label: str, total: int):
-    task = progress.add_task(f"training {label}", total=total, info="")
-
-    def update(p) -> None:
-        ret = "" if p.mean_return != p.mean_return else f"return {p.mean_return:7.1f}"
-        progress.update(task, completed=min(p.steps, total), info=f"{p.phase:8s} {ret}")
-
-    return update
 
 
 @app.command()
@@ -242,14 +209,14 @@ def _train_progress(progress: Progress, label: str, total: int):
 def train(
     file: ScenarioArg,
     method: Annotated[str, typer.Option(help=" | ".join(METHODS))] = "lorasa",
-    steps: StepsOption = DEFAULT_STEPS,
+    steps: StepsOption = TrainConfig.total_steps,
     seed: int = 0,
-    rank: Annotated[int, typer.Option(min=1, max=256, help="LoRA rank")] = 8,
+    rank: Annotated[int, typer.Option(min=1, max=256, help="LoRA rank")] = TrainConfig.rank,
     alpha: Annotated[float | None, typer.Option(help="LoRA alpha (default: rank)")] = None,
     layers: Annotated[str, typer.Option(help="adapter layers: all | deeper")] = "all",
     switch: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="LoRASA: share of budget trained as PS")
-    ] = 0.5,
+    ] = TrainConfig.switch_fraction,
     resume: Annotated[
         int | None, typer.Option(help="continue an interrupted run from its last checkpoint")
     ] = None,
@@ -263,41 +230,21 @@ def train(
     """Train one method with MAPPO and store the policy (LoRASA: base + one adapter/station).
 
     Checkpoints are written as training goes; after a crash, `--resume RUN_ID` continues."""
-    from factory_twin.train.mappo import TrainConfig
-    from factory_twin.train.pipeline import train_method
+    from factory_twin.workflows import train as train_workflow
 
     training_method(method)
     if layers not in ("all", "deeper"):
         raise typer.BadParameter(f"--layers must be 'all' or 'deeper', got {layers!r}")
-    sc, text = _load(file)
     cfg = TrainConfig(
-        method=method,
-        total_steps=steps,
-        seed=seed,
-        rank=rank,
-        alpha=alpha,
-        adapter_layers=layers,
-        switch_fraction=switch,
-    )
-    database = _open_db(db)
-    if resume is not None:
-        run_info = database.get_run(resume)
-        method, steps = run_info.method, run_info.config.get("total_steps", steps)
+        method=method, total_steps=steps, seed=seed, rank=rank, alpha=alpha,
+        adapter_layers=layers, switch_fraction=switch,
+    )  # fmt: skip
+    ws = _workspace(file, db, store)
     with _progress() as progress:
-        t = train_method(
-            sc,
-            text,
-            cfg,
-            database,
-            _store(store),
-            _train_progress(progress, label(method), steps),
-            checkpoints=checkpoints,
-            checkpoint_every=checkpoint_every,
-            resume=resume,
-        )
+        t = train_workflow(ws, cfg, _bars(progress), checkpoints, checkpoint_every, resume)
     counts = t.actor.parameter_counts()
     console.print(
-        f"trained {label(method)} on '{sc.name}' (run {t.run_id}); "
+        f"trained {label(t.method)} on '{ws.scenario.name}' (run {t.run_id}); "
         f"actor parameters {counts['total']:,}; stored under {store}",
         highlight=False,
     )
@@ -307,79 +254,58 @@ def train(
 @friendly
 def compare(
     file: ScenarioArg,
-    steps: StepsOption = DEFAULT_STEPS,
-    seeds: Annotated[int, typer.Option(min=2, max=1000, help="held-out evaluation seeds")] = 5,
-    seed: Annotated[int, typer.Option(help="training seed")] = 0,
-    methods: Annotated[str, typer.Option(help="comma-separated methods")] = "ps,ps-id,nps,lorasa",
+    steps: StepsOption = TrainConfig.total_steps,
+    train_seeds: Annotated[
+        int, typer.Option(min=1, max=100, help="training seeds per method (runs per method)")
+    ] = 3,
+    eval_seeds: Annotated[
+        int,
+        typer.Option("--eval-seeds", "--seeds", min=2, max=1000, help="held-out evaluation seeds"),
+    ] = 5,
+    methods: Annotated[str, typer.Option(help="comma-separated methods")] = ",".join(METHODS),
     reuse: Annotated[
-        bool, typer.Option(help="load stored policies instead of training when they exist")
+        bool, typer.Option(help="evaluate stored policies instead of training when they exist")
     ] = False,
+    workers: WorkersOption = None,
+    ray: RayOption = None,
     out: Annotated[Path | None, typer.Option(help="PNG chart path")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="write every number shown as JSON here")
+    ] = None,
     db: DbOption = None,
     store: StoreOption = Path("adapters_store"),
 ) -> None:
-    """Train (or load) every method, evaluate each and the best heuristic on held-out seeds,
-    print a KPI table with 95% CIs and write a PNG chart."""
-    from factory_twin.report import chart, kpi_table
-    from factory_twin.train.evaluate import eval_seeds, evaluate_actor, evaluate_heuristic
-    from factory_twin.train.mappo import TrainConfig
-    from factory_twin.train.pipeline import load_trained, train_method
+    """Train every method on several training seeds, evaluate each policy and the heuristics
+    on the same held-out seeds, print levels and paired differences with 95% CIs over
+    training seeds, and write charts (KPIs, learning curves)."""
+    from factory_twin.compare_report import (
+        comparison_chart,
+        comparison_table,
+        curves_chart,
+        verdict_lines,
+        write_json,
+    )
+    from factory_twin.store.policies import safe_name
+    from factory_twin.workflows import CompareSpec
+    from factory_twin.workflows import compare as compare_workflow
 
     chosen = [m.strip() for m in methods.split(",") if m.strip()]
     for m in chosen:
         training_method(m)
-    sc, text = _load(file)
-    database, adapter_store = _open_db(db), _store(store)
-    sid = database.ensure_scenario(sc.name, sc.content_hash(), text)
-    seed_list = eval_seeds(seeds)
-    results, extra = {}, {}
+    spec = CompareSpec(chosen, steps, train_seeds, eval_seeds, reuse)
+    executor = _executor(workers, ray)
+    ws = _workspace(file, db, store)
     with _progress() as progress:
-        task = progress.add_task("heuristics", total=len(HEURISTICS), info="")
-        best_name, best = None, None
-        for name in HEURISTICS:
-            kpis = evaluate_heuristic(sc, name, seed_list)
-            if best is None or _mean_th(kpis) > _mean_th(best):
-                best_name, best = name, kpis
-            progress.advance(task)
-        database.log_evaluation(sid, best_name, seed_list, best)
-        results[f"best heuristic ({best_name})"] = best
-        for m in chosen:
-            trained = None
-            if reuse:
-                trained = _try_load(load_trained, adapter_store, sc, m)
-            if trained is None:
-                cfg = TrainConfig(method=m, total_steps=steps, seed=seed)
-                trained = train_method(
-                    sc,
-                    text,
-                    cfg,
-                    database,
-                    adapter_store,
-                    _train_progress(progress, label(m), steps),
-                )
-            kpis = evaluate_actor(sc, trained.actor, seed_list)
-            database.log_evaluation(sid, m, seed_list, kpis, config={"from_run": trained.run_id})
-            results[label(m)] = kpis
-            counts = trained.actor.parameter_counts()
-            extra[label(m)] = {
-                "actor params": f"{counts['total']:,}",
-                "adapter/station": f"{counts['adapter_per_agent']:,}" if m == "lorasa" else "",
-            }
-    title = f"{sc.name}: {seeds} held-out seeds, {sc.horizon.length:g} min each, {steps:,} steps"
-    console.print(kpi_table(title, results, extra))
-    png = chart(out or Path("reports") / f"{sc.name}-compare.png", title, results)
-    console.print(f"chart written to {png}")
-
-
-def _mean_th(kpis) -> float:
-    return sum(k.throughput for k in kpis) / len(kpis)
-
-
-def _try_load(load, store, sc, method):
-    try:
-        return load(store, sc, method)
-    except FactoryTwinError:
-        return None
+        result = compare_workflow(ws, spec, executor, _bars(progress))
+    console.print(comparison_table(result))
+    for line in verdict_lines(result):
+        console.print(line, highlight=False)
+    stem = Path("reports") / safe_name(ws.scenario.name)
+    png = comparison_chart(out or stem.with_name(f"{stem.name}-compare.png"), result)
+    curves = curves_chart(png.with_name(f"{png.stem}-curves.png"), result)
+    console.print(f"charts written to {png} and {curves}", highlight=False)
+    if json_out is not None:
+        console.print(f"results written to {write_json(json_out, result)}", highlight=False)
 
 
 @app.command()
@@ -396,47 +322,16 @@ def adapt(
     """Re-train only one station's adapter after editing it (what-if analysis); every other
     adapter and the shared base stay as stored. Saves a new adapter version."""
     from factory_twin.report import kpi_table
-    from factory_twin.train.adapt import adapt_station
-    from factory_twin.train.evaluate import eval_seeds, evaluate_actor
+    from factory_twin.workflows import what_if
 
-    sc, text = _load(file)
-    database, adapter_store = _open_db(db), _store(store)
+    ws = _workspace(file, db, store)
     with _progress() as progress:
-        before, after = adapt_station(
-            sc,
-            text,
-            station,
-            steps,
-            seed,
-            database,
-            adapter_store,
-            _train_progress(progress, f"adapter of {station}", steps),
-        )
-    seed_list = eval_seeds(seeds)
-    results = {
-        "stored adapters": evaluate_actor(sc, before.actor, seed_list),
-        f"re-trained {station}": evaluate_actor(sc, after.actor, seed_list),
-    }
-    version = adapter_store.latest_version(sc.name, station)
-    console.print(kpi_table(f"{sc.name} after editing {station}", results))
-    console.print(f"new adapter version v{version} for {station}", highlight=False)
+        found = what_if(ws, station, steps, seed, seeds, _bars(progress))
+    console.print(kpi_table(f"{ws.scenario.name} after editing {station}", found.results))
+    console.print(f"new adapter version v{found.version} for {station}", highlight=False)
 
 
 # --- watching ------------------------------------------------------------------------------
-
-
-def _driver(sc: Scenario, policy: str, seed: int, store_root: Path):
-    """A snapshot source for the viewer: heuristic or stored learned policy."""
-    from factory_twin.viz.drivers import HeuristicDriver
-
-    spec = resolve(policy)
-    if spec.kind == "heuristic":
-        return HeuristicDriver(sc, seed, spec.name)
-    from factory_twin.train.pipeline import load_trained
-    from factory_twin.viz.learned import LearnedDriver
-
-    trained = load_trained(_store(store_root), sc, spec.name)
-    return LearnedDriver(sc, trained.actor, seed, f"{sc.name} · {spec.label} · seed {seed}")
 
 
 def _viz():
@@ -469,9 +364,12 @@ def watch(
 ) -> None:
     """Watch the line in a window (space pause, right arrow step, +/- speed, click a station,
     Esc quit), or export frames / a GIF without a display."""
-    sc, _ = _load(file)
+    from factory_twin.store.policies import PolicyStore
+    from factory_twin.workflows import viewer_driver
+
+    sc = load_scenario(file)
     policies = ["shared", "adapted"] if side_by_side else [policy]
-    drivers = [_driver(sc, p, seed, store) for p in policies]
+    drivers = [viewer_driver(sc, p, seed, PolicyStore(store)) for p in policies]
     viz_app = _viz()
     if frames is not None:
         paths = viz_app.export_frames(drivers, minutes, every, frames)
@@ -516,42 +414,29 @@ def sweep(
     policy: Annotated[str, typer.Option(help=f"one of {', '.join(names())}")] = "min-setup",
     seeds: Annotated[int, typer.Option(min=1, max=100_000, help="replications")] = 16,
     seed: Annotated[int, typer.Option(help="first seed")] = 0,
-    workers: Annotated[
-        int, typer.Option(min=1, max=256, help="worker processes (1 = in this process)")
-    ] = 2,
+    workers: WorkersOption = None,
+    ray: RayOption = None,
     db: DbOption = None,
     store: StoreOption = Path("adapters_store"),
 ) -> None:
-    """Evaluate many seeds of one policy in parallel processes; log one run, print KPIs.
+    """Evaluate many seeds of one policy on worker processes (or Ray); log one run, print KPIs.
 
     Results are the same for any number of workers (each seed's KPIs depend on the seed)."""
     from factory_twin.report import kpi_table
-    from factory_twin.sweep import check_policy, log_sweep, run_sweep
+    from factory_twin.workflows import sweep as sweep_workflow
 
     resolve(policy)
-    sc, text = _load(file)
-    check_policy(sc, policy, store)  # a missing stored policy fails here, before any work
-    seed_list = list(range(seed, seed + seeds))
-    database = _open_db(db)
-    sid = database.ensure_scenario(sc.name, sc.content_hash(), text)
+    executor = _executor(workers, ray)
+    ws = _workspace(file, db, store)
     with _progress() as progress:
-        task = progress.add_task(
-            f"{policy}: {seeds} seeds", total=seeds, info=f"{workers} worker(s)"
+        result = sweep_workflow(
+            ws, policy, list(range(seed, seed + seeds)), executor, _bars(progress)
         )
-        result = run_sweep(
-            sc,
-            policy,
-            seed_list,
-            workers=workers,
-            store=store,
-            on_result=lambda n: progress.advance(task, n),
-        )
-    run_id = log_sweep(database, sid, result)
     title = (
-        f"{sc.name}: {seeds} seeds, {sc.horizon.length:g} min each, {workers} worker(s), "
-        f"{result.seconds:.1f} s"
+        f"{ws.scenario.name}: {seeds} seeds, {ws.scenario.horizon.length:g} min each, "
+        f"{result.workers} worker(s), {result.seconds:.1f} s"
     )
-    console.print(kpi_table(title, {f"{policy} (run {run_id})": result.kpis}))
+    console.print(kpi_table(title, {f"{policy} (run {result.run_id})": result.kpis}))
 
 
 def main() -> None:

@@ -52,19 +52,22 @@ def kpi_table(title: str, results: dict[str, list[KPIs]], extra: dict | None = N
     return table
 
 
-def chart(path: Path, title: str, results: dict[str, list[KPIs]]) -> Path:
-    """Bar chart of throughput, WIP, lead time and OEE with 95% CI error bars."""
+CHART_PANELS = (COLUMNS[0], COLUMNS[1], COLUMNS[2], COLUMNS[5])  # throughput, WIP, lead, OEE
+
+
+def chart(path: Path, title: str, estimates: dict[str, dict[str, Estimate]]) -> Path:
+    """Bar chart of throughput, WIP, lead time and OEE with 95% CI error bars;
+    `estimates[label][attr]` is in display units (as `COLUMNS` scales them)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [COLUMNS[0], COLUMNS[1], COLUMNS[2], COLUMNS[5]]
-    labels = list(results)
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.2))
+    labels = list(estimates)
+    fig, axes = plt.subplots(1, len(CHART_PANELS), figsize=(4.2 * len(CHART_PANELS), 4.2))
     colors = plt.cm.tab10.colors
-    for ax, (attr, head, scale, _) in zip(axes, panels, strict=True):
-        ests = [estimate(results[lab], attr, scale) for lab in labels]
+    for ax, (attr, head, _, _) in zip(axes, CHART_PANELS, strict=True):
+        ests = [estimates[lab][attr] for lab in labels]
         err = [0 if math.isnan(e.half_width) else e.half_width for e in ests]
         ax.bar(
             range(len(labels)),

@@ -1,8 +1,15 @@
-"""The CLI's default training budget is the trainer's: the README's numbers use it."""
+"""The CLI's default training settings are the trainer's: the README's numbers use them."""
 
-from factory_twin.cli import DEFAULT_STEPS
-from factory_twin.train.mappo import TrainConfig
+import inspect
+
+from factory_twin import cli
+from factory_twin.train.config import TrainConfig
 
 
-def test_cli_budget_matches_trainer_default():
-    assert DEFAULT_STEPS == TrainConfig().total_steps
+def test_cli_budget_and_lora_defaults_match_trainer_defaults():
+    defaults = TrainConfig()
+    for command in (cli.train, cli.compare):
+        assert inspect.signature(command).parameters["steps"].default == defaults.total_steps
+    train = inspect.signature(cli.train).parameters
+    assert train["rank"].default == defaults.rank
+    assert train["switch"].default == defaults.switch_fraction

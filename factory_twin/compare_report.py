@@ -1,0 +1,165 @@
+"""Rendering a `Comparison`: the KPI table over training seeds, verdict lines, the bar chart,
+learning curves and the JSON document. Rendering only: nothing here computes a policy or
+writes to the log."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+from rich.table import Table
+
+from factory_twin.comparison import DIFF_KPIS, Comparison, Difference, MethodResult, verdict
+from factory_twin.report import CHART_PANELS, COLUMNS, chart, estimate, fmt
+from factory_twin.stats import mean_ci
+
+HEURISTIC_LABEL = "best heuristic ({})"
+
+
+def _levels(m: MethodResult) -> list[str]:
+    return [fmt(mean_ci(m.per_seed(a) * s), f) for a, _, s, f in COLUMNS]
+
+
+def caption(c: Comparison) -> str:
+    k = max((len(m.kpis) for m in c.methods), default=0)
+    return (
+        f"learned methods: mean over {k} training seeds ± 95% CI over training seeds (each "
+        f"seed's value is its mean over {len(c.eval_seeds)} held-out evaluation seeds); "
+        f"heuristic: ± 95% CI over the {len(c.eval_seeds)} evaluation seeds"
+    )
+
+
+def comparison_table(c: Comparison) -> Table:
+    """One row per policy; a `runs` column says how many runs stand behind each interval."""
+    n_eval = len(c.eval_seeds)
+    table = Table(title=f"{c.scenario}: {c.steps:,} training steps per run", caption=caption(c))
+    table.add_column("policy")
+    for _, head, _, _ in COLUMNS:
+        table.add_column(head, justify="right")
+    params = list(dict.fromkeys(p for m in c.methods for p in m.params))
+    for col in ["runs", *(f"{p} params" for p in params)]:
+        table.add_column(col, justify="right")
+    heur = [fmt(estimate(c.heuristic_kpis, a, s), f) for a, _, s, f in COLUMNS]
+    table.add_row(HEURISTIC_LABEL.format(c.heuristic), *heur, f"{n_eval} eval", *[""] * len(params))
+    for m in c.methods:
+        runs = f"{len(m.kpis)} train x {n_eval} eval"
+        counts = [f"{m.params[p]:,}" if p in m.params else "" for p in params]
+        table.add_row(m.label, *_levels(m), runs, *counts)
+    return table
+
+
+def _labels(c: Comparison) -> dict[str, str]:
+    return {m.method: m.label for m in c.methods} | {
+        c.heuristic: HEURISTIC_LABEL.format(c.heuristic)
+    }
+
+
+def verdict_lines(c: Comparison) -> list[str]:
+    """Per learned method: throughput against PS and against the best heuristic."""
+    labels = _labels(c)
+    return [
+        verdict(d, labels[d.method], labels[d.against])
+        for d in c.differences()
+        if d.kpi == "throughput"
+    ]
+
+
+def _difference_json(d: Difference, labels: dict[str, str]) -> dict:
+    doc = {"method": d.method, "against": d.against, "kpi": d.kpi, "n_train_seeds": d.n}
+    doc |= {"mean": d.mean, "ci_low": d.low, "ci_high": d.high, "reference": d.reference}
+    doc |= {"mean_pct": d.pct(d.mean), "ci_low_pct": d.pct(d.low), "ci_high_pct": d.pct(d.high)}
+    if d.kpi == "throughput":
+        doc["verdict"] = verdict(d, labels[d.method], labels[d.against])
+    return {k: _finite(v) if isinstance(v, float) else v for k, v in doc.items()}
+
+
+def _finite(x: float) -> float | None:
+    return None if math.isnan(x) else x
+
+
+def _level_json(values: np.ndarray) -> dict:
+    e = mean_ci(values)
+    return {"mean": e.mean, "ci_low": _finite(e.low), "ci_high": _finite(e.high), "n": e.n}
+
+
+def comparison_json(c: Comparison) -> dict:
+    """Everything the table, verdicts and charts show (KPIs in the simulator's units: parts
+    per minute, parts, minutes, fractions)."""
+    kpis = [a for a, _, _, _ in COLUMNS]
+    methods = []
+    for m in c.methods:
+        per_seed = [{a: float(m.per_seed(a)[i]) for a in kpis} for i in range(len(m.kpis))]
+        methods.append({
+            "method": m.method,
+            "label": m.label,
+            "train_seeds": m.train_seeds,
+            "run_ids": m.run_ids,
+            "per_seed": per_seed,
+            "levels": {a: _level_json(m.per_seed(a)) for a in kpis},
+            "params": m.params,
+            "curve": c.curves.get(m.method, []),
+        })  # fmt: skip
+    heur = {a: _level_json(np.array([getattr(k, a) for k in c.heuristic_kpis])) for a in kpis}
+    labels = _labels(c)
+    return {
+        "scenario": c.scenario,
+        "steps_per_run": c.steps,
+        "eval_seeds": c.eval_seeds,
+        "interval": caption(c),
+        "best_heuristic": {"name": c.heuristic, "levels": heur},
+        "methods": methods,
+        "differences": [_difference_json(d, labels) for d in c.differences()],
+        "difference_kpis": list(DIFF_KPIS),
+    }
+
+
+def write_json(path: Path, c: Comparison) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(comparison_json(c), indent=1) + "\n", encoding="utf-8")
+    return path
+
+
+def comparison_chart(path: Path, c: Comparison) -> Path:
+    """The KPI bar chart: learned methods with their interval over training seeds."""
+    estimates = {HEURISTIC_LABEL.format(c.heuristic): {
+        a: estimate(c.heuristic_kpis, a, s) for a, _, s, _ in CHART_PANELS
+    }}  # fmt: skip
+    for m in c.methods:
+        estimates[m.label] = {a: mean_ci(m.per_seed(a) * s) for a, _, s, _ in CHART_PANELS}
+    title = f"{c.scenario}: 95% CI over training seeds (heuristic: over evaluation seeds)"
+    return chart(path, title, estimates)
+
+
+def curves_chart(path: Path, c: Comparison) -> Path:
+    """Greedy throughput vs env steps per method: mean line and a min-max band over training
+    seeds, the best heuristic as a horizontal line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    for i, m in enumerate(c.methods):
+        seeds = [np.array(curve, dtype=float) for curve in c.curves.get(m.method, []) if curve]
+        if not seeds:
+            continue
+        n = min(len(s) for s in seeds)
+        steps = seeds[0][:n, 0]
+        ys = np.stack([s[:n, 1] * 60.0 for s in seeds])
+        color = plt.cm.tab10.colors[i % 10]
+        ax.plot(steps, ys.mean(axis=0), color=color, label=f"{m.label} ({len(seeds)} seeds)")
+        ax.fill_between(steps, ys.min(axis=0), ys.max(axis=0), color=color, alpha=0.2)
+    h = float(np.mean([k.throughput for k in c.heuristic_kpis])) * 60.0
+    ax.axhline(h, color="black", linestyle="--", label=f"best heuristic ({c.heuristic})")
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("greedy throughput [good parts/h]")
+    ax.set_title(f"{c.scenario}: learning curves (band: min-max over training seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,346 @@
+"""What each planner's command does, minus parsing and printing.
+
+A workflow works on a `Workspace`: the scenario, loaded and validated once, registered in the
+log once (its id travels with the workspace), the log and the policy store. It runs the work
+(through the executor where there are many jobs), writes what must be kept - only here, in the
+driver: workers return results and never write - and returns results for the CLI to print.
+Progress goes to a `Track` the caller supplies (rich bars in the CLI, nothing in tests).
+
+Learning code is imported inside the workflows that need it, so simulation-only commands
+start without loading torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from factory_twin.comparison import Comparison, MethodResult, eval_seeds
+from factory_twin.errors import FactoryTwinError
+from factory_twin.execute import Executor, Job
+from factory_twin.policy import registry
+from factory_twin.scenario import Scenario, load_scenario
+from factory_twin.sim.kpi import KPIs
+from factory_twin.store.connection import database_url
+from factory_twin.store.policies import PolicyStore
+from factory_twin.store.runlog import Database, ending_status, open_db
+from factory_twin.train.config import TrainConfig
+
+if TYPE_CHECKING:
+    from factory_twin.sweep import SweepResult
+    from factory_twin.train.jobs import TrainResult
+    from factory_twin.train.mappo import Progress
+    from factory_twin.train.pipeline import Trained
+
+
+class Task(Protocol):
+    """One progress bar."""
+
+    def advance(self, n: int = 1) -> None: ...
+
+    def update(self, completed: int, info: str = "") -> None: ...
+
+
+Track = Callable[[str, int], Task]  # (description, total) -> a task to report on
+
+
+class _Silent:
+    def advance(self, n: int = 1) -> None:
+        pass
+
+    def update(self, completed: int, info: str = "") -> None:
+        pass
+
+
+def silent(description: str, total: int) -> Task:
+    """A `Track` that reports nothing (tests, scripts)."""
+    return _Silent()
+
+
+@dataclass
+class Workspace:
+    """What every command works on: the scenario, its row in the log, the log and the store."""
+
+    scenario: Scenario
+    scenario_id: int
+    db: Database
+    store: PolicyStore
+
+
+def open_workspace(path: Path, db: str | None, store: Path) -> Workspace:
+    """Load and validate the scenario, open the log, register the scenario once."""
+    scenario = load_scenario(path)
+    database = open_db(database_url(db))
+    text = path.read_text(encoding="utf-8")
+    sid = database.ensure_scenario(scenario.name, scenario.content_hash(), text)
+    return Workspace(scenario, sid, database, PolicyStore(store))
+
+
+# --- simulate ------------------------------------------------------------------------------
+
+
+def simulate(
+    ws: Workspace, names: list[str], seeds: list[int], track: Track, record: bool = False
+) -> dict[str, list[KPIs]]:
+    """Run the horizon once per seed under each policy and log one run per policy; with
+    `record`, store the first seed's snapshots for `replay`. Keys: 'name (run id)'."""
+    results = {}
+    for name in names:
+        task = track(f"simulating {name}", len(seeds))
+        kpis = _evaluate_policy(ws, name, seeds, task)
+        run_id = ws.db.log_evaluation(ws.scenario_id, name, seeds, kpis, kind="simulate")
+        if record:
+            _record(ws, run_id, name, seeds[0])
+        results[f"{name} (run {run_id})"] = kpis
+    return results
+
+
+def _evaluate_policy(ws: Workspace, name: str, seeds: list[int], task: Task) -> list[KPIs]:
+    if registry.resolve(name).kind == "heuristic":
+        from factory_twin.sim.run import simulate as simulate_line
+
+        sc, decider = registry.heuristic(name, ws.scenario)
+        out = []
+        for s in seeds:
+            out.append(simulate_line(sc, s, decider))
+            task.advance()
+        return out
+    from factory_twin.train.evaluate import evaluate_actor
+    from factory_twin.train.pipeline import load_trained
+
+    out = evaluate_actor(ws.scenario, load_trained(ws.store, ws.scenario, name).actor, seeds)
+    task.advance(len(seeds))
+    return out
+
+
+def _record(ws: Workspace, run_id: int, name: str, seed: int) -> None:
+    from factory_twin.viz.drivers import record
+
+    driver = viewer_driver(ws.scenario, name, seed, ws.store)
+    ws.db.add_events(run_id, record(driver, every=5.0, until=ws.scenario.horizon.warmup + 600))
+
+
+def viewer_driver(sc: Scenario, policy: str, seed: int, store: PolicyStore):
+    """A snapshot source for the viewer: a heuristic, or a stored learned policy."""
+    from factory_twin.viz.drivers import HeuristicDriver
+
+    spec = registry.resolve(policy)
+    if spec.kind == "heuristic":
+        return HeuristicDriver(sc, seed, spec.name)
+    from factory_twin.train.pipeline import load_trained
+    from factory_twin.viz.learned import LearnedDriver
+
+    trained = load_trained(store, sc, spec.name)
+    return LearnedDriver(sc, trained.actor, seed, f"{sc.name} · {spec.label} · seed {seed}")
+
+
+# --- compare -------------------------------------------------------------------------------
+
+
+@dataclass
+class CompareSpec:
+    """What `compare` trains and how it evaluates."""
+
+    methods: list[str]
+    steps: int = TrainConfig.total_steps
+    train_seeds: int = 3  # per method: enough for an interval, and the main job fits 10 min
+    eval_seeds: int = 5  # held-out, shared by every policy (common random numbers)
+    reuse: bool = False  # evaluate the stored policy of a method instead of training it
+
+
+@dataclass
+class _Run:
+    """One trained (or stored) policy of a method, with its evaluation and learning curve."""
+
+    trained: Trained
+    kpis: list[KPIs]
+    curve: list[tuple[int, float]] = field(default_factory=list)
+
+
+def compare(ws: Workspace, spec: CompareSpec, executor: Executor, track: Track) -> Comparison:
+    """Train every method on `train_seeds` seeds and evaluate each policy and every heuristic
+    on the same held-out seeds, all as jobs on the executor. Training runs are logged as
+    'running' up front; each is stored and logged as it arrives, and a Ctrl-C leaves the rest
+    marked 'interrupted'."""
+    from factory_twin.train.jobs import evaluate_job, train_job
+
+    sc, seeds = ws.scenario, eval_seeds(spec.eval_seeds)
+    stored = _stored_policies(ws, spec.methods) if spec.reuse else {}
+    plan: list[tuple[str, Job]] = [
+        (h, Job(evaluate_job, (sc, h, seeds))) for h in registry.HEURISTICS
+    ]
+    plan += [(m, Job(evaluate_job, (sc, t.actor, seeds))) for m, t in stored.items()]
+    pending: dict[int, int] = {}  # plan index -> run id of a training job
+    for m in (m for m in spec.methods if m not in stored):
+        for s in range(spec.train_seeds):
+            cfg = TrainConfig(method=m, total_steps=spec.steps, seed=s)
+            pending[len(plan)] = ws.db.start_run(ws.scenario_id, "train", m, s, cfg.to_dict())
+            plan.append((m, Job(train_job, (sc, cfg, seeds))))
+    task = track(f"{len(pending)} training runs, {len(plan) - len(pending)} evaluations", len(plan))
+    runs: dict[int, _Run] = {}
+
+    def arrived(i: int, result) -> None:
+        if i in pending:
+            runs[i] = _keep_training(ws, pending.pop(i), result, seeds)
+        task.advance()
+
+    try:
+        results = executor.map([job for _, job in plan], on_result=arrived)
+    except BaseException as exc:
+        for run_id in pending.values():
+            ws.db.finish_run(run_id, ending_status(exc))
+        raise
+    return _comparison(ws, spec, plan, results, runs, stored)
+
+
+def _comparison(ws, spec, plan, results, runs, stored) -> Comparison:
+    """Assemble the comparison in plan order; log the best heuristic and reused policies."""
+    seeds = eval_seeds(spec.eval_seeds)
+    n_h = len(registry.HEURISTICS)
+    heuristics = {name: kpis for (name, _), kpis in zip(plan[:n_h], results, strict=False)}
+    best = max(heuristics, key=lambda h: _mean(heuristics[h], "throughput"))
+    ws.db.log_evaluation(ws.scenario_id, best, seeds, heuristics[best])
+    by_method: dict[str, list[_Run]] = {m: [] for m in spec.methods}
+    for i, (name, _) in enumerate(plan[n_h:], start=n_h):
+        if i in runs:
+            by_method[name].append(runs[i])
+        else:
+            config = {"from_run": stored[name].run_id}
+            ws.db.log_evaluation(ws.scenario_id, name, seeds, results[i], config=config)
+            by_method[name].append(_Run(stored[name], results[i]))
+    out = Comparison(ws.scenario.name, spec.steps, seeds, best, heuristics[best], [])
+    for m, method_runs in by_method.items():
+        out.methods.append(_method_result(m, method_runs))
+        out.curves[m] = [r.curve for r in method_runs if r.curve]
+    return out
+
+
+def _stored_policies(ws: Workspace, methods: list[str]) -> dict[str, Trained]:
+    """The stored policy of each method that has one that fits this scenario."""
+    from factory_twin.train.pipeline import load_trained
+
+    found = {}
+    for m in methods:
+        try:
+            found[m] = load_trained(ws.store, ws.scenario, m)
+        except FactoryTwinError:
+            continue
+    return found
+
+
+def _keep_training(ws: Workspace, run_id: int, result: TrainResult, seeds: list[int]) -> _Run:
+    """The driver's half of a training job: log its episodes, store its policy, log its
+    evaluation on the held-out seeds."""
+    from factory_twin.train.pipeline import save_trained
+
+    ws.db.add_episodes(run_id, result.episodes)
+    trained = result.trained(run_id)
+    save_trained(ws.store, ws.db, ws.scenario, trained)
+    ws.db.finish_run(run_id, "done")
+    config = {"from_run": run_id}
+    ws.db.log_evaluation(ws.scenario_id, trained.method, seeds, result.evaluation, config=config)
+    curve = [(p.steps, p.throughput) for p in result.curve if p.throughput == p.throughput]
+    return _Run(trained, result.evaluation, curve)
+
+
+def _method_result(method: str, runs: list[_Run]) -> MethodResult:
+    counts = runs[0].trained.actor.parameter_counts()
+    params = {"actor": counts["total"]}
+    if method == "lorasa":
+        params["adapter per station"] = counts["adapter_per_agent"]
+    return MethodResult(
+        method,
+        registry.label(method),
+        [r.trained.config.get("seed", 0) for r in runs],
+        [r.kpis for r in runs],
+        params,
+        [r.trained.run_id for r in runs],
+    )
+
+
+def _mean(kpis: list[KPIs], attr: str) -> float:
+    return sum(getattr(k, attr) for k in kpis) / len(kpis)
+
+
+# --- train, what-if, sweep -----------------------------------------------------------------
+
+
+def train(
+    ws: Workspace,
+    cfg: TrainConfig,
+    track: Track,
+    checkpoints: Path | None = None,
+    checkpoint_every: int = 5,
+    resume: int | None = None,
+) -> Trained:
+    """Train one method in this process (checkpointed, resumable) and store it; `resume`
+    continues a run from its stored config and last checkpoint."""
+    from factory_twin.train.config import config_from_dict
+    from factory_twin.train.pipeline import train_method
+
+    if resume is not None:
+        cfg = config_from_dict(ws.db.get_run(resume).config)
+    task = track(f"training {registry.label(cfg.method)}", cfg.total_steps)
+    return train_method(
+        ws.scenario,
+        ws.scenario_id,
+        cfg,
+        ws.db,
+        ws.store,
+        _on_progress(task, cfg.total_steps),
+        checkpoints=checkpoints,
+        checkpoint_every=checkpoint_every,
+        resume=resume,
+    )
+
+
+def _on_progress(task: Task, total: int) -> Callable[[Progress], None]:
+    def update(p: Progress) -> None:
+        ret = "" if p.mean_return != p.mean_return else f"return {p.mean_return:7.1f}"
+        task.update(min(p.steps, total), f"{p.phase:8s} {ret}")
+
+    return update
+
+
+@dataclass
+class WhatIf:
+    """The line with the stored adapters and with one station's adapter re-trained."""
+
+    station: str
+    results: dict[str, list[KPIs]]
+    version: int | None
+
+
+def what_if(
+    ws: Workspace, station: str, steps: int, seed: int, n_eval: int, track: Track
+) -> WhatIf:
+    """Re-train only `station`'s adapter after the planner edited it; evaluate before/after."""
+    from factory_twin.train.adapt import adapt_station
+    from factory_twin.train.evaluate import evaluate_actor
+
+    task = track(f"adapter of {station}", steps)
+    before, after = adapt_station(
+        ws.scenario, ws.scenario_id, station, steps, seed, ws.db, ws.store,
+        _on_progress(task, steps),
+    )  # fmt: skip
+    seeds = eval_seeds(n_eval)
+    results = {
+        "stored adapters": evaluate_actor(ws.scenario, before.actor, seeds),
+        f"re-trained {station}": evaluate_actor(ws.scenario, after.actor, seeds),
+    }
+    return WhatIf(station, results, ws.store.latest_version(ws.scenario.name, station))
+
+
+def sweep(
+    ws: Workspace, policy: str, seeds: list[int], executor: Executor, track: Track
+) -> SweepResult:
+    """Many seeds of one policy as jobs on the executor, logged as one run."""
+    from factory_twin.sweep import check_policy, log_sweep, run_sweep
+
+    check_policy(ws.scenario, policy, ws.store.root)  # a missing stored policy fails before work
+    task = track(f"{policy}: {len(seeds)} seeds", len(seeds))
+    result = run_sweep(ws.scenario, policy, seeds, executor, ws.store.root, task.advance)
+    log_sweep(ws.db, ws.scenario_id, result)
+    return result
