@@ -39,12 +39,12 @@ def comparison_table(c: Comparison) -> Table:
     for _, head, _, _ in COLUMNS:
         table.add_column(head, justify="right")
     params = list(dict.fromkeys(p for m in c.methods for p in m.params))
-    for col in ["runs", *(f"{p} params" for p in params)]:
+    for col in ["train x eval seeds", *params]:
         table.add_column(col, justify="right")
     heur = [fmt(estimate(c.heuristic_kpis, a, s), f) for a, _, s, f in COLUMNS]
-    table.add_row(HEURISTIC_LABEL.format(c.heuristic), *heur, f"{n_eval} eval", *[""] * len(params))
+    table.add_row(HEURISTIC_LABEL.format(c.heuristic), *heur, f"- x {n_eval}", *[""] * len(params))
     for m in c.methods:
-        runs = f"{len(m.kpis)} train x {n_eval} eval"
+        runs = f"{len(m.kpis)} x {n_eval}"
         counts = [f"{m.params[p]:,}" if p in m.params else "" for p in params]
         table.add_row(m.label, *_levels(m), runs, *counts)
     return table

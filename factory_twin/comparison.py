@@ -98,9 +98,12 @@ def verdict(d: Difference, label: str, against_label: str) -> str:
         return f"{head} (one training seed: no interval, no verdict)"
     ci = f"95% CI [{d.pct(d.low):+.1f}, {d.pct(d.high):+.1f}]% over {d.n} training seeds"
     if not d.detected:
-        return f"{head}, {ci}: no difference detectable, the interval spans 0"
-    better = "better" if d.mean > 0 else "worse"
-    return f"{head}, {ci}: {label} is {better} on this line"
+        return f"{head}, {ci}: no difference detectable: the interval spans 0"
+    if d.method == "lorasa" and d.against == "ps":
+        found = "adapters pay on this line" if d.mean > 0 else "adapters cost throughput here"
+    else:
+        found = f"{label} is {'better' if d.mean > 0 else 'worse'} on this line"
+    return f"{head}, {ci}: {found}"
 
 
 @dataclass

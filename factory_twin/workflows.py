@@ -247,9 +247,9 @@ def _keep_training(ws: Workspace, run_id: int, result: TrainResult, seeds: list[
 
 def _method_result(method: str, runs: list[_Run]) -> MethodResult:
     counts = runs[0].trained.actor.parameter_counts()
-    params = {"actor": counts["total"]}
+    params = {"actor params": counts["total"]}
     if method == "lorasa":
-        params["adapter per station"] = counts["adapter_per_agent"]
+        params["adapter params/station"] = counts["adapter_per_agent"]
     return MethodResult(
         method,
         registry.label(method),
