@@ -24,6 +24,7 @@ from factory_twin.policy import registry
 from factory_twin.scenario import Scenario, load_scenario
 from factory_twin.sim.kpi import KPIs
 from factory_twin.store.connection import database_url
+from factory_twin.store.curves import add_updates
 from factory_twin.store.policies import PolicyStore
 from factory_twin.store.runlog import Database, ending_status, open_db
 from factory_twin.train.config import TrainConfig
@@ -236,6 +237,7 @@ def _keep_training(ws: Workspace, run_id: int, result: TrainResult, seeds: list[
     from factory_twin.train.pipeline import save_trained
 
     ws.db.add_episodes(run_id, result.episodes)
+    add_updates(ws.db, run_id, result.curve)
     trained = result.trained(run_id)
     save_trained(ws.store, ws.db, ws.scenario, trained)
     ws.db.finish_run(run_id, "done")

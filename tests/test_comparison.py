@@ -17,6 +17,8 @@ from scipy import stats
 from factory_twin.compare_report import comparison_json, verdict_lines
 from factory_twin.comparison import Comparison, MethodResult, against_fixed, paired, verdict
 from factory_twin.sim.kpi import KPIs
+from factory_twin.store.curves import updates
+from factory_twin.store.runlog import open_db
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -105,3 +107,10 @@ def test_compare_end_to_end_through_the_cli(tmp_path: Path) -> None:
     assert (tmp_path / "c-curves.png").stat().st_size > 0
     assert not math.isnan(doc["methods"][0]["levels"]["throughput"]["mean"])
     assert "95% CI over training seeds" in doc["interval"]
+    log = open_db(f"sqlite:///{tmp_path / 'log.sqlite'}")
+    for method in doc["methods"]:  # every update of every run is in the log, curve included
+        for run_id, curve in zip(method["run_ids"], method["curve"], strict=True):
+            stored = updates(log, run_id)
+            assert stored and stored[-1].steps == curve[-1][0] >= 2048
+            assert stored[-1].throughput == pytest.approx(curve[-1][1])
+            assert all(math.isfinite(p.losses["approx_kl"]) for p in stored)

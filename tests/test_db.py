@@ -19,7 +19,7 @@ from factory_twin.store.connection import DB_ENV_VAR, DEFAULT_DB_URL, database_u
 from factory_twin.store.runlog import Database, episode_kpis, open_db
 from factory_twin.store.schema import KPI_COLUMNS, Base
 
-TABLES = {"scenarios", "runs", "episodes", "adapter_versions", "events"}
+TABLES = {"scenarios", "runs", "episodes", "adapter_versions", "events", "updates"}
 
 
 def kpis(**overrides: float) -> dict[str, float | int | None]:
@@ -180,7 +180,7 @@ def test_migrations_create_every_table_on_fresh_file(tmp_path: Path) -> None:
     names = set(inspect(db.engine).get_table_names())
     assert TABLES | {"alembic_version"} == names
     with db.engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0001"
+        assert MigrationContext.configure(conn).get_current_revision() == "0002"
     db.close()
     open_db(str(path)).close()  # re-opening an up-to-date file is a no-op
 

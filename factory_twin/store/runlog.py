@@ -112,9 +112,9 @@ class Database:
         self._write_engine = engine.execution_options(**{IMMEDIATE: True})
         dialect = engine.dialect.name
         if dialect == "sqlite":
-            self._insert = sqlite.insert
+            self.insert = sqlite.insert
         elif dialect == "postgresql":
-            self._insert = postgresql.insert
+            self.insert = postgresql.insert
         else:
             raise StoreError(
                 f"{where}: unsupported database backend {dialect!r}; expected sqlite or postgresql"
@@ -135,7 +135,10 @@ class Database:
     def __repr__(self) -> str:
         return f"Database({self.where!r})"
 
-    def _write(self, fn: Callable[[Session], T], doing: str) -> T:
+    def write(self, fn: Callable[[Session], T], doing: str) -> T:
+        """Run `fn` in one write transaction, retried while another process holds the lock
+        (the one write path, also for the log's companion modules such as `store.curves`)."""
+
         def attempt() -> T:
             with Session(self._write_engine, expire_on_commit=False) as session:
                 with session.begin():
@@ -143,7 +146,9 @@ class Database:
 
         return retry(attempt, self.where, doing)
 
-    def _read(self, fn: Callable[[Session], T], doing: str) -> T:
+    def read(self, fn: Callable[[Session], T], doing: str) -> T:
+        """Run `fn` in one read transaction, retried like `write`."""
+
         def attempt() -> T:
             with Session(self.engine) as session:
                 with session.begin():
@@ -164,13 +169,13 @@ class Database:
         """
 
         def do(session: Session) -> int:
-            stmt = self._insert(ScenarioRow).values(
+            stmt = self.insert(ScenarioRow).values(
                 name=name, hash=hash, yaml_text=yaml_text, created_at=_utcnow()
             )
             session.execute(stmt.on_conflict_do_nothing(index_elements=["hash"]))
             return session.scalars(select(ScenarioRow.id).where(ScenarioRow.hash == hash)).one()
 
-        return self._write(do, f"storing scenario {name!r}")
+        return self.write(do, f"storing scenario {name!r}")
 
     def start_run(
         self, scenario_id: int, kind: str, method: str, seed: int, config: Mapping[str, Any]
@@ -194,7 +199,7 @@ class Database:
             session.flush()
             return run.id
 
-        return self._write(do, f"starting a {kind} run")
+        return self.write(do, f"starting a {kind} run")
 
     def finish_run(self, run_id: int, status: str) -> None:
         """Set a run's final status ('done'/'failed') and finish time.
@@ -216,7 +221,7 @@ class Database:
             result = session.execute(update(RunRow).where(RunRow.id == run_id).values(**values))
             return result.rowcount
 
-        if self._write(do, f"{doing} {run_id}") == 0:
+        if self.write(do, f"{doing} {run_id}") == 0:
             raise self._missing_run(run_id)
 
     def get_run(self, run_id: int) -> RunInfo:
@@ -245,7 +250,7 @@ class Database:
                 checkpoint_path=run.checkpoint_path,
             )
 
-        info = self._read(do, f"reading run {run_id}")
+        info = self.read(do, f"reading run {run_id}")
         if info is None:
             raise self._missing_run(run_id)
         return info
@@ -286,7 +291,7 @@ class Database:
                 for run, name, n, tp in session.execute(stmt)
             ]
 
-        return self._read(do, "listing runs")
+        return self.read(do, "listing runs")
 
     # -- episodes
 
@@ -310,7 +315,7 @@ class Database:
         values = [episode_values(self.where, run_id, *row) for row in rows]
         if not values:
             return
-        stmt = self._insert(EpisodeRow)
+        stmt = self.insert(EpisodeRow)
         updated = ["seed", "sim_minutes", *KPI_COLUMNS]
         stmt = stmt.on_conflict_do_update(
             index_elements=["run_id", "index"],
@@ -320,7 +325,7 @@ class Database:
         def do(session: Session) -> None:
             session.execute(stmt, values)
 
-        self._write(do, f"storing {len(values)} episode(s) of run {run_id}")
+        self.write(do, f"storing {len(values)} episode(s) of run {run_id}")
 
     def episodes(self, run_id: int) -> list[EpisodeRecord]:
         """Episodes of a run ordered by index (empty for an unknown run)."""
@@ -331,7 +336,7 @@ class Database:
         def do(session: Session) -> list[EpisodeRecord]:
             return [EpisodeRecord(*row) for row in session.execute(stmt)]
 
-        return self._read(do, f"reading episodes of run {run_id}")
+        return self.read(do, f"reading episodes of run {run_id}")
 
     def log_evaluation(
         self,
@@ -373,7 +378,7 @@ class Database:
         ]
         if not values:
             return
-        stmt = self._insert(EventRow)
+        stmt = self.insert(EventRow)
         stmt = stmt.on_conflict_do_update(
             index_elements=["run_id", "seq"],
             set_={"sim_time": stmt.excluded.sim_time, "payload": stmt.excluded.payload},
@@ -382,7 +387,7 @@ class Database:
         def do(session: Session) -> None:
             session.execute(stmt, values)
 
-        self._write(do, f"storing {len(values)} event(s) of run {run_id}")
+        self.write(do, f"storing {len(values)} event(s) of run {run_id}")
 
     def events(self, run_id: int) -> list[tuple[int, float, dict[str, Any]]]:
         """Recorded events of a run as ``(seq, sim_time, payload)``, ordered by seq."""
@@ -395,7 +400,7 @@ class Database:
         def do(session: Session) -> list[tuple[int, float, dict[str, Any]]]:
             return [(seq, t, json.loads(p)) for seq, t, p in session.execute(stmt)]
 
-        return self._read(do, f"reading events of run {run_id}")
+        return self.read(do, f"reading events of run {run_id}")
 
     # -- adapter versions
 
@@ -418,7 +423,7 @@ class Database:
         """
 
         def do(session: Session) -> tuple[int, str]:
-            stmt = self._insert(AdapterVersionRow).values(
+            stmt = self.insert(AdapterVersionRow).values(
                 run_id=run_id,
                 scenario_name=scenario_name,
                 station=station,
@@ -442,7 +447,7 @@ class Database:
             ).one()
             return row.id, row.sha256
 
-        row_id, stored_sha = self._write(do, f"registering adapter {station!r} v{version}")
+        row_id, stored_sha = self.write(do, f"registering adapter {station!r} v{version}")
         if stored_sha != sha256:
             raise StoreError(
                 f"{self.where}: adapter {scenario_name!r}/{station!r} v{version} is registered "
@@ -477,4 +482,4 @@ class Database:
                 for a in session.scalars(stmt)
             ]
 
-        return self._read(do, f"reading adapter versions of {scenario_name!r}")
+        return self.read(do, f"reading adapter versions of {scenario_name!r}")

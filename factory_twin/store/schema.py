@@ -38,6 +38,8 @@ __all__ = [
     "OPTIONAL_KPIS",
     "RUN_KINDS",
     "RUN_STATUSES",
+    "UPDATE_STATS",
+    "UpdateRow",
     "AdapterVersionRow",
     "Base",
     "EpisodeRow",
@@ -165,6 +167,31 @@ class EventRow(Base):
     seq: Mapped[int] = mapped_column(Integer)
     sim_time: Mapped[float] = mapped_column(Float)
     payload: Mapped[str] = mapped_column(Text)
+
+
+UPDATE_STATS = ("policy", "value", "entropy", "approx_kl", "clipfrac", "explained_variance")
+
+
+class UpdateRow(Base):
+    """One PPO update of a training run: the learning curve. `throughput` (good parts/min of
+    a greedy evaluation) is measured at some updates only and NULL at the others."""
+
+    __tablename__ = "updates"
+    __table_args__ = (UniqueConstraint("run_id", "update"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    update: Mapped[int] = mapped_column(Integer)
+    steps: Mapped[int] = mapped_column(BigInteger)
+    phase: Mapped[str] = mapped_column(String(20))
+    mean_return: Mapped[float | None] = mapped_column(Float)
+    policy: Mapped[float | None] = mapped_column(Float)
+    value: Mapped[float | None] = mapped_column(Float)
+    entropy: Mapped[float | None] = mapped_column(Float)
+    approx_kl: Mapped[float | None] = mapped_column(Float)
+    clipfrac: Mapped[float | None] = mapped_column(Float)
+    explained_variance: Mapped[float | None] = mapped_column(Float)
+    throughput: Mapped[float | None] = mapped_column(Float)
 
 
 def episode_values(

@@ -18,6 +18,7 @@ import torch
 from factory_twin.policy.networks import Actor
 from factory_twin.scenario import Scenario
 from factory_twin.sim.kpi import KPIs
+from factory_twin.store.curves import UpdatePoint
 from factory_twin.store.runlog import episode_kpis
 from factory_twin.train.config import TrainConfig
 from factory_twin.train.evaluate import evaluate_actor, evaluate_heuristic
@@ -26,19 +27,6 @@ from factory_twin.train.pipeline import Trained, build_policy, full_config
 
 CURVE_SEEDS = (999_000_000, 999_000_001)  # greedy evaluation along the learning curve
 CURVE_POINTS = 10  # greedy evaluations per training run (plus one at the end)
-
-
-@dataclass
-class CurvePoint:
-    """One PPO update's progress; `throughput` (good parts/min, greedy, on `CURVE_SEEDS`) is
-    measured at every `CURVE_POINTS`-th of the budget and NaN in between."""
-
-    steps: int
-    update: int
-    phase: str
-    mean_return: float
-    losses: dict[str, float]
-    throughput: float = math.nan
 
 
 @dataclass
@@ -52,7 +40,7 @@ class TrainResult:
     actor: dict[str, torch.Tensor] = field(default_factory=dict)
     critic: dict[str, torch.Tensor] = field(default_factory=dict)
     episodes: list[tuple[int, int, float, dict]] = field(default_factory=list)
-    curve: list[CurvePoint] = field(default_factory=list)
+    curve: list[UpdatePoint] = field(default_factory=list)  # greedy throughput: NaN between
     evaluation: list[KPIs] = field(default_factory=list)  # greedy, on the job's eval seeds
 
     def trained(self, run_id: int | None) -> Trained:
@@ -76,10 +64,11 @@ def train_job(scenario: Scenario, cfg: TrainConfig, eval_seeds: Sequence[int] = 
 
     def on_progress(p: Progress) -> None:
         nonlocal next_eval
-        point = CurvePoint(p.steps, p.update, p.phase, p.mean_return, dict(p.losses))
+        throughput = math.nan
         if p.steps >= next_eval or p.steps >= cfg.total_steps:
-            point.throughput = curve_throughput(scenario, trainer.actor)
+            throughput = curve_throughput(scenario, trainer.actor)
             next_eval += every
+        point = UpdatePoint(p.update, p.steps, p.phase, p.mean_return, dict(p.losses), throughput)
         result.curve.append(point)
 
     trainer.on_episode = on_episode

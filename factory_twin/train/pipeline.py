@@ -11,6 +11,7 @@ Every training run is a row in the log's `runs` table; every adapter version a r
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from factory_twin.errors import StoreError
 from factory_twin.policy.networks import Actor, ActorConfig, Critic, base_hash
 from factory_twin.policy.registry import resolve
 from factory_twin.scenario import Scenario
+from factory_twin.store.curves import UpdatePoint, add_updates
 from factory_twin.store.policies import PolicyStore
 from factory_twin.store.runlog import Database, ending_status, episode_kpis
 from factory_twin.train.checkpoint import load_checkpoint, save_checkpoint
@@ -77,6 +79,8 @@ def train_method(
         trainer.episodes_logged += 1
 
     def after_update(p: Progress) -> None:
+        point = UpdatePoint(p.update, p.steps, p.phase, p.mean_return, p.losses, math.nan)
+        add_updates(db, run_id, [point])
         if ckpt_dir is not None and trainer.updates % checkpoint_every == 0:
             save_checkpoint(trainer, ckpt_dir)
         if on_progress is not None:
