@@ -279,6 +279,8 @@ def compare(
     on the same held-out seeds, print levels and paired differences with 95% CIs over
     training seeds, and write charts (KPIs, learning curves)."""
     from factory_twin.compare_report import (
+        behaviour_chart,
+        behaviour_table,
         comparison_chart,
         comparison_table,
         curves_chart,
@@ -300,10 +302,12 @@ def compare(
     console.print(comparison_table(result))
     for line in verdict_lines(result):
         console.print(line, highlight=False)
+    console.print(behaviour_table(result))
     stem = Path("reports") / safe_name(ws.scenario.name)
     png = comparison_chart(out or stem.with_name(f"{stem.name}-compare.png"), result)
     curves = curves_chart(png.with_name(f"{png.stem}-curves.png"), result)
-    console.print(f"charts written to {png} and {curves}", highlight=False)
+    stations = behaviour_chart(png.with_name(f"{png.stem}-stations.png"), result)
+    console.print(f"charts written to {png}, {curves} and {stations}", highlight=False)
     if json_out is not None:
         console.print(f"results written to {write_json(json_out, result)}", highlight=False)
 

@@ -6,12 +6,21 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 from rich.table import Table
 
-from factory_twin.comparison import DIFF_KPIS, Comparison, Difference, MethodResult, verdict
+from factory_twin.comparison import (
+    DIFF_KPIS,
+    Comparison,
+    Difference,
+    MethodResult,
+    station_behaviour,
+    total_variation,
+    verdict,
+)
 from factory_twin.report import CHART_PANELS, COLUMNS, chart, estimate, fmt
 from factory_twin.stats import mean_ci
 
@@ -100,6 +109,7 @@ def comparison_json(c: Comparison) -> dict:
             "levels": {a: _level_json(m.per_seed(a)) for a in kpis},
             "params": m.params,
             "curve": c.curves.get(m.method, []),
+            "stations": [asdict(b) for b in station_behaviour(m)],
         })  # fmt: skip
     heur = {a: _level_json(np.array([getattr(k, a) for k in c.heuristic_kpis])) for a in kpis}
     labels = _labels(c)
@@ -112,6 +122,7 @@ def comparison_json(c: Comparison) -> dict:
         "methods": methods,
         "differences": [_difference_json(d, labels) for d in c.differences()],
         "difference_kpis": list(DIFF_KPIS),
+        "lorasa_vs_ps_tv": lorasa_vs_ps(c),
     }
 
 
@@ -158,6 +169,85 @@ def curves_chart(path: Path, c: Comparison) -> Path:
     ax.set_title(f"{c.scenario}: learning curves (band: min-max over training seeds)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+# --- per-station behaviour ----------------------------------------------------------------
+
+BEHAVIOUR = (  # (attribute, column title, scale, format)
+    ("fast_share", "run fast [%]", 100.0, "{:.0f}"),
+    ("pm_per_1000_min", "PM / 1000 min", 1.0, "{:.1f}"),
+    ("setups_per_good_part", "setups / good part", 1.0, "{:.2f}"),
+    ("waiting_share", "waiting [%]", 100.0, "{:.0f}"),
+    ("utilisation", "utilisation [%]", 100.0, "{:.0f}"),
+)
+
+
+def lorasa_vs_ps(c: Comparison) -> list[float] | None:
+    """Per station, the total-variation distance between LoRASA's and PS's decision mixes."""
+    lora, ps = c.method("lorasa"), c.method("ps")
+    if lora is None or ps is None:
+        return None
+    pairs = zip(station_behaviour(lora), station_behaviour(ps), strict=True)
+    return [total_variation(a, b) for a, b in pairs]
+
+
+def behaviour_table(c: Comparison) -> Table:
+    """One row per station and method; the stations where LoRASA's decisions differ most
+    from PS's are marked."""
+    tv = lorasa_vs_ps(c)
+    marked = set() if tv is None else {i for i, d in enumerate(tv) if d >= 0.5 * max(tv) > 0}
+    table = Table(
+        title=f"{c.scenario}: what each station does (pooled over training and evaluation seeds)",
+        caption="TV: total-variation distance between LoRASA's and PS's mix of decisions "
+        "(wait, normal, fast, PM) at the station; * marks where they differ most",
+    )
+    for col in ("station", "policy", *(head for _, head, _, _ in BEHAVIOUR), "TV"):
+        table.add_column(col, justify="left" if col in ("station", "policy") else "right")
+    per_method = [(m, station_behaviour(m)) for m in c.methods]
+    for i in range(len(per_method[0][1]) if per_method else 0):
+        for k, (m, rows) in enumerate(per_method):
+            b = rows[i]
+            cells = [f.format(getattr(b, a) * s) for a, _, s, f in BEHAVIOUR]
+            tv_cell = ""
+            if m.method == "lorasa" and tv is not None:
+                tv_cell = f"{tv[i]:.2f}" + (" *" if i in marked else "")
+            table.add_row(b.station if k == 0 else "", m.label, *cells, tv_cell)
+    return table
+
+
+def behaviour_chart(path: Path, c: Comparison) -> Path:
+    """Per station, grouped bars per method: share run fast, PM rate, waiting share."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [BEHAVIOUR[0], BEHAVIOUR[1], BEHAVIOUR[3]]
+    rows = [(m, station_behaviour(m)) for m in c.methods]
+    names = [b.station for b in rows[0][1]]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels), 4.2))
+    width = 0.8 / len(rows)
+    for ax, (attr, head, scale, _) in zip(axes, panels, strict=True):
+        for k, (m, behaviour) in enumerate(rows):
+            xs = [i + (k - (len(rows) - 1) / 2) * width for i in range(len(names))]
+            ax.bar(xs, [getattr(b, attr) * scale for b in behaviour], width, label=m.label,
+                   color=plt.cm.tab10.colors[k % 10])  # fmt: skip
+        ax.set_title(head)
+        ax.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(fontsize=7)
+    tv = lorasa_vs_ps(c)
+    if tv is not None:
+        most = names[int(np.argmax(tv))]
+        fig.suptitle(f"{c.scenario}: per-station behaviour (LoRASA differs most from PS at "
+                     f"{most}, TV {max(tv):.2f})")  # fmt: skip
+    else:
+        fig.suptitle(f"{c.scenario}: per-station behaviour")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -131,3 +131,51 @@ class Comparison:
                     out.append(paired(m, ps, attr))
                 out.append(against_fixed(m, self.heuristic, self.heuristic_kpis, attr))
         return out
+
+
+ACTION_MIX = ("wait", "normal", "fast", "pm")  # what a station decided, as counted by the sim
+
+
+@dataclass(frozen=True)
+class StationBehaviour:
+    """What one method's stations did, pooled over its training and evaluation seeds."""
+
+    station: str
+    fast_share: float  # parts run fast / parts processed
+    pm_per_1000_min: float
+    setups_per_good_part: float
+    waiting_share: float  # time the policy chose to wait although parts were there
+    utilisation: float
+    mix: tuple[float, ...]  # shares of ACTION_MIX among the station's decisions
+
+
+def _share(part: float, whole: float) -> float:
+    return part / whole if whole else 0.0
+
+
+def station_behaviour(m: MethodResult) -> list[StationBehaviour]:
+    """Per station: the behaviour a planner can read off (fast mode, PM, setups, waiting)."""
+    runs = [k for seed in m.kpis for k in seed]
+    out = []
+    for i, name in enumerate(s.name for s in runs[0].stations):
+        st = [k.stations[i] for k in runs]
+        processed = sum(s.processed for s in st)
+        fast = sum(s.fast for s in st)
+        counts = [sum(s.waits for s in st), processed - fast, fast, sum(s.pms for s in st)]
+        minutes = sum(k.sim_minutes for k in runs)
+        good = sum(s.processed - s.scrapped for s in st)
+        out.append(StationBehaviour(
+            name,
+            _share(fast, processed),
+            1000.0 * _share(sum(s.pms for s in st), minutes),
+            _share(sum(s.setups for s in st), good),
+            float(np.mean([s.state_fractions["idle"] for s in st])),
+            float(np.mean([s.utilisation for s in st])),
+            tuple(_share(c, sum(counts)) for c in counts),
+        ))  # fmt: skip
+    return out
+
+
+def total_variation(a: StationBehaviour, b: StationBehaviour) -> float:
+    """Distance between two stations' decision mixes: half the L1 distance, in [0, 1]."""
+    return 0.5 * sum(abs(x - y) for x, y in zip(a.mix, b.mix, strict=True))

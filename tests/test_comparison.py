@@ -15,8 +15,16 @@ import pytest
 from scipy import stats
 
 from factory_twin.compare_report import comparison_json, verdict_lines
-from factory_twin.comparison import Comparison, MethodResult, against_fixed, paired, verdict
-from factory_twin.sim.kpi import KPIs
+from factory_twin.comparison import (
+    Comparison,
+    MethodResult,
+    against_fixed,
+    paired,
+    station_behaviour,
+    total_variation,
+    verdict,
+)
+from factory_twin.sim.kpi import KPIs, StationKPI
 from factory_twin.store.curves import updates
 from factory_twin.store.runlog import open_db
 
@@ -86,6 +94,27 @@ def test_json_holds_levels_differences_and_verdicts() -> None:
     assert "training seeds" in doc["interval"]
 
 
+def _station(name: str, processed: int, fast: int, waits: int, pms: int) -> StationKPI:
+    fractions = {"busy": 0.5, "idle": 0.1}
+    return StationKPI(name, fractions, 0.5, 0.4, processed, 0, 2, pms, 0, fast, waits)
+
+
+def test_station_behaviour_pools_seeds_and_compares_decision_mixes() -> None:
+    def run(fast: int) -> KPIs:
+        k = _kpis(1.0)
+        k.stations = [_station("a", 100, fast, 0, 0), _station("b", 50, 0, 50, 0)]
+        return k
+
+    rushing = MethodResult("lorasa", "L", [0], [[run(100), run(50)]])
+    careful = MethodResult("ps", "P", [0], [[run(0), run(0)]])
+    a, b = station_behaviour(rushing)
+    assert a.fast_share == pytest.approx(0.75) and a.mix == pytest.approx((0, 0.25, 0.75, 0))
+    assert b.waiting_share == pytest.approx(0.1) and b.mix == pytest.approx((0.5, 0.5, 0, 0))
+    assert a.setups_per_good_part == pytest.approx(4 / 200)
+    pa, pb = station_behaviour(careful)
+    assert total_variation(a, pa) == pytest.approx(0.75) and total_variation(b, pb) == 0.0
+
+
 def test_compare_end_to_end_through_the_cli(tmp_path: Path) -> None:
     """Two methods, two training seeds, tiny budget: table, verdicts, charts and JSON."""
     out = tmp_path / "c.json"
@@ -105,6 +134,12 @@ def test_compare_end_to_end_through_the_cli(tmp_path: Path) -> None:
     assert all(m["curve"] and m["curve"][0][-1][0] >= 2048 for m in doc["methods"])
     assert (tmp_path / "c.png").stat().st_size > 0
     assert (tmp_path / "c-curves.png").stat().st_size > 0
+    assert (tmp_path / "c-stations.png").stat().st_size > 0
+    assert "what each station does" in proc.stdout
+    names = [s["station"] for s in doc["methods"][0]["stations"]]
+    assert names == ["printer", "pick-and-place", "reflow", "inspection", "test"]
+    assert len(doc["lorasa_vs_ps_tv"]) == len(names)
+    assert all(0.0 <= d <= 1.0 for d in doc["lorasa_vs_ps_tv"])
     assert not math.isnan(doc["methods"][0]["levels"]["throughput"]["mean"])
     assert "95% CI over training seeds" in doc["interval"]
     log = open_db(f"sqlite:///{tmp_path / 'log.sqlite'}")

@@ -34,6 +34,8 @@ class StationKPI:
     setups: int
     pms: int
     failures: int
+    fast: int = 0  # parts processed in fast mode
+    waits: int = 0  # wait decisions taken while parts were waiting
 
 
 @dataclass
@@ -84,6 +86,8 @@ def _station_kpi(st, window: float) -> StationKPI:
         setups=s.setups,
         pms=s.pms,
         failures=s.failures,
+        fast=s.fast,
+        waits=s.waits,
     )
 
 

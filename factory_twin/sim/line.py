@@ -121,6 +121,8 @@ class StationStats:
     setups: int = 0
     pms: int = 0
     failures: int = 0
+    fast: int = 0  # parts processed in fast mode
+    waits: int = 0  # wait actions chosen although parts were waiting
     ideal_time: float = 0.0  # ideal (fastest-mode mean) minutes of the parts processed, for OEE
 
 
@@ -172,6 +174,8 @@ class Machine:
                 continue
             kind, product, fast = actions.decode(action, n_prod)
             if kind == "wait":
+                if self.line.measuring:
+                    st.stats.waits += 1
                 self.set_state(IDLE)
                 yield env.timeout(self.line.wait_time)
             elif kind == "pm":
@@ -210,6 +214,7 @@ class Machine:
         scrapped = st.coin(scrap_p)
         if line.measuring:
             st.stats.processed += 1
+            st.stats.fast += fast
             st.stats.scrapped += scrapped
             st.stats.ideal_time += st.process_time[product].mean * st.ideal_factor
         if scrapped:
