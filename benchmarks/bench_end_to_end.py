@@ -8,9 +8,9 @@ with the same interpreter, pointed at a temporary database and adapter store so 
 committed `adapters_store/` and `db/` stay untouched, and reports its wall time as a share of
 the budget and its CPU time as a share of the wall time (how many cores it kept busy).
 
-    python benchmarks/bench_end_to_end.py            # print results (about 6 minutes)
+    python benchmarks/bench_end_to_end.py            # print results (about 8 minutes)
     python benchmarks/bench_end_to_end.py --write    # ... and update benchmarks/RESULTS.md
-    python benchmarks/bench_end_to_end.py --quick    # 2,000 steps, 2 seeds (smoke, seconds)
+    python benchmarks/bench_end_to_end.py --quick    # 2 methods, 1 training seed (smoke)
 """
 
 from __future__ import annotations
@@ -63,7 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    extra = ["--steps", "2000", "--seeds", "2"] if args.quick else []
+    quick = ["--steps", "2048", "--eval-seeds", "2", "--train-seeds", "1", "--methods", "ps,lorasa"]
+    extra = quick if args.quick else []
     res = run_main_job(extra)
     share = res["wall"] / BUDGET_S
     verdict = "met" if share <= 1.0 else "MISSED"
@@ -78,8 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         *machine_lines(),
         "",
         f"`factory-twin compare {SCENARIO}{' ' + ' '.join(extra) if extra else ''}` (default "
-        "budget per method, all four methods, the four heuristics, held-out evaluation seeds), "
-        "run in a subprocess against a temporary database and adapter store.",
+        "budget per run, all four methods on 3 training seeds each as jobs on both cores, the "
+        "four heuristics, held-out evaluation seeds), run in a subprocess against a temporary "
+        "database and policy store.",
         "",
         "| wall time | share of the 10-minute budget | CPU time | CPU / wall (cores kept busy) |",
         "|---:|---:|---:|---:|",
