@@ -358,30 +358,37 @@ def watch(
     side_by_side: Annotated[
         bool, typer.Option("--side-by-side", help="shared vs adapted on the same seed")
     ] = False,
+    left: Annotated[str | None, typer.Option(help="left pane's policy (with --right)")] = None,
+    right: Annotated[str | None, typer.Option(help="right pane's policy (with --left)")] = None,
     seed: int = 0,
     speed: Annotated[float, typer.Option(help="simulated minutes per second")] = 30.0,
     frames: Annotated[Path | None, typer.Option(help="write PNG frames here (headless)")] = None,
     gif: Annotated[Path | None, typer.Option(help="write an animated GIF (headless)")] = None,
     minutes: Annotated[float, typer.Option(help="simulated minutes to export")] = 600.0,
     every: Annotated[float, typer.Option(help="simulated minutes between frames")] = 10.0,
+    from_start: Annotated[
+        bool, typer.Option("--from-start", help="show the warm-up too (default: start after it)")
+    ] = False,
     store: StoreOption = Path("adapters_store"),
 ) -> None:
     """Watch the line in a window (space pause, right arrow step, +/- speed, click a station,
-    Esc quit), or export frames / a GIF without a display."""
+    h help, Esc quit), or export frames / a GIF without a display."""
     from factory_twin.store.policies import PolicyStore
+    from factory_twin.viz.options import require_display, watch_plan
     from factory_twin.workflows import viewer_driver
 
+    plan = watch_plan(
+        policy=policy, left=left, right=right, side_by_side=side_by_side, speed=speed,
+        minutes=minutes, every=every, seed=seed, gif=gif, frames=frames, from_start=from_start,
+    )  # fmt: skip
     sc = load_scenario(file)
-    policies = ["shared", "adapted"] if side_by_side else [policy]
-    drivers = [viewer_driver(sc, p, seed, PolicyStore(store)) for p in policies]
+    if plan.window:
+        require_display()
     viz_app = _viz()
-    if frames is not None:
-        paths = viz_app.export_frames(drivers, minutes, every, frames)
-        console.print(f"wrote {len(paths)} frames to {frames}")
-    if gif is not None:
-        console.print(f"wrote {viz_app.export_gif(drivers, minutes, every, gif)}")
-    if frames is None and gif is None:
-        viz_app.run_window(drivers, minutes_per_second=speed)
+    start = 0.0 if from_start else sc.horizon.warmup
+    drivers = [viewer_driver(sc, p, seed, PolicyStore(store), start) for p in plan.policies]
+    for line in viz_app.show(drivers, plan):
+        console.print(line)
 
 
 @app.command()
@@ -394,7 +401,13 @@ def replay(
 ) -> None:
     """Replay a recorded run from the log's event table."""
     from factory_twin.viz.drivers import replay_run
+    from factory_twin.viz.options import positive, require_display, writable_file
 
+    positive("--speed", speed)
+    if gif is not None:
+        writable_file("--gif", gif)
+    else:
+        require_display()
     database = _open_db(db)
     try:
         driver = replay_run(database, run_id, label=f"replay of run {run_id}")
@@ -402,7 +415,7 @@ def replay(
         raise FactoryTwinError(f"{exc} (record one with `run --record`)") from None
     viz_app = _viz()
     if gif is not None:
-        span = driver.snaps[-1].time - driver.snaps[0].time
+        span = max(driver.snaps[-1].time - driver.snaps[0].time, 1.0)
         console.print(f"wrote {viz_app.export_gif([driver], span, max(span / 60, 1.0), gif)}")
     else:
         viz_app.run_window([driver], minutes_per_second=speed)

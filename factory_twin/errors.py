@@ -34,3 +34,8 @@ class UnknownPolicyError(FactoryTwinError):
     def __reduce__(self):
         # rebuilt from its own arguments, not the message: a worker process can send it back
         return type(self), (self.name, self.valid, self.what)
+
+
+class OptionError(FactoryTwinError):
+    """A command-line option is out of range, names something unknown, or names a path that
+    cannot be used (e.g. an export target that cannot be written)."""

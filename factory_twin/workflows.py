@@ -123,8 +123,9 @@ def _record(ws: Workspace, run_id: int, name: str, seed: int) -> None:
     ws.db.add_events(run_id, record(driver, every=5.0, until=ws.scenario.horizon.warmup + 600))
 
 
-def viewer_driver(sc: Scenario, policy: str, seed: int, store: PolicyStore):
-    """A snapshot source for the viewer: a heuristic, or a stored learned policy."""
+def viewer_driver(sc: Scenario, policy: str, seed: int, store: PolicyStore, start: float = 0.0):
+    """A snapshot source for the viewer: a heuristic, or a stored learned policy (which
+    computes ahead in the background from simulated minute `start` on)."""
     from factory_twin.viz.drivers import HeuristicDriver
 
     spec = registry.resolve(policy)
@@ -134,7 +135,8 @@ def viewer_driver(sc: Scenario, policy: str, seed: int, store: PolicyStore):
     from factory_twin.viz.learned import LearnedDriver
 
     trained = load_trained(store, sc, spec.name)
-    return LearnedDriver(sc, trained.actor, seed, f"{sc.name} · {spec.label} · seed {seed}")
+    label = f"{sc.name} · {spec.label} · seed {seed}"
+    return LearnedDriver(sc, trained.actor, seed, label, start=start)
 
 
 # --- compare -------------------------------------------------------------------------------

@@ -24,8 +24,10 @@ from pathlib import Path
 
 import pygame
 
-from factory_twin.viz.drivers import Driver
+from factory_twin.errors import OptionError
+from factory_twin.viz.drivers import Driver, close_all
 from factory_twin.viz.layout import PaneLayout, layout, pane_rects, preferred_size
+from factory_twin.viz.options import WatchPlan
 from factory_twin.viz.pane import SAMPLE_MINUTES, PaneState
 from factory_twin.viz.render import draw_frame
 
@@ -50,16 +52,21 @@ class App:
         minutes_per_second: float = 30.0,
         fps: int = 30,
         surface: pygame.Surface | None = None,
+        start: float | None = None,
     ) -> None:
+        """`start`: the simulated time the view opens at (default: where the drivers are)."""
         if not drivers:
             raise ValueError("the viewer needs at least one driver")
         self.drivers = list(drivers)
         self.panes = [PaneState.start(d.label, d.snapshot()) for d in self.drivers]
+        self.clock = max(d.time for d in self.drivers) if start is None else float(start)
+        self.grid = max(d.grid for d in self.drivers)
         self.minutes_per_second = float(minutes_per_second)
         self.fps = max(int(fps), 1)
         self.surface = surface or pygame.Surface(preferred_size([p.snap for p in self.panes]))
         self.paused = False
         self.running = True
+        self.waiting = False  # some driver has not computed the current time yet
         self.selected: int | None = None
         self.show_status = True  # speed / pause in the title bars (off for exported pictures)
         self.layouts: list[PaneLayout] = []
@@ -74,14 +81,33 @@ class App:
         """Simulated minutes of one frame at the current speed (the single-step size)."""
         return self.minutes_per_second / self.fps
 
-    def advance(self, minutes: float) -> None:
-        """Move every driver `minutes` forward, in steps of at most SAMPLE_MINUTES so that the
-        sparkline and the part dots see every change even at high speed."""
-        chunks = max(1, math.ceil(minutes / SAMPLE_MINUTES - 1e-9))
-        for _ in range(chunks):
+    def _on_grid(self, time: float) -> float:
+        """The latest time at or before `time` that every driver can show."""
+        if self.grid <= 0:
+            return time
+        return math.floor(time / self.grid + 1e-9) * self.grid
+
+    def seek(self, time: float, wait: bool = True) -> None:
+        """Move every pane to the same simulated `time` (lockstep), in steps of at most
+        SAMPLE_MINUTES so the sparkline and the part dots see every change even at high
+        speed. Without `wait` the clock stops where the slowest precomputing driver is."""
+        if not wait:
+            reach = min(d.available for d in self.drivers)
+            self.waiting = reach < time and not self.done
+            time = min(time, max(reach, self.clock))
+        start = self.clock
+        chunks = max(1, math.ceil((time - start) / SAMPLE_MINUTES - 1e-9))
+        for k in range(1, chunks + 1):
+            at = self._on_grid(start + (time - start) * k / chunks)
             for driver, pane in zip(self.drivers, self.panes, strict=True):
-                if not driver.done:
-                    pane.update(driver.advance(minutes / chunks))
+                snap = driver.advance_to(at, wait)
+                if snap is not pane.snap:
+                    pane.update(snap)
+        self.clock = max(self.clock, time)
+
+    def advance(self, minutes: float, wait: bool = True) -> None:
+        """Move every pane `minutes` forward from the common clock."""
+        self.seek(self.clock + max(minutes, 0.0), wait)
 
     def set_speed(self, minutes_per_second: float) -> None:
         self.minutes_per_second = min(max(minutes_per_second, MIN_SPEED), MAX_SPEED)
@@ -100,10 +126,12 @@ class App:
         """React to one pygame event."""
         if event.type == pygame.QUIT:
             self.running = False
+            close_all(self.drivers)
         elif event.type == pygame.KEYDOWN:
             key = event.key
             if key == pygame.K_ESCAPE:
                 self.running = False
+                close_all(self.drivers)
             elif key == pygame.K_SPACE:
                 self.paused = not self.paused
             elif key == pygame.K_RIGHT and self.paused:
@@ -123,7 +151,9 @@ class App:
         speed = f"{self.minutes_per_second:g} min/s"
         if self.done:
             return f"finished · {speed}"
-        return f"PAUSED · {speed}" if self.paused else speed
+        if self.paused:
+            return f"PAUSED · {speed}"
+        return f"computing ahead… · {speed}" if self.waiting else speed
 
     def draw(self) -> None:
         for pane in self.panes:
@@ -135,7 +165,7 @@ class App:
         """One frame: advance by `dt` wall seconds at the current speed (unless paused), draw."""
         if not self.paused:
             seconds = 1.0 / self.fps if dt is None else min(max(dt, 0.0), 0.25)
-            self.advance(self.minutes_per_second * seconds)
+            self.advance(self.minutes_per_second * seconds, wait=False)
         self.draw()
 
     def iterate(self, dt: float | None = None) -> bool:
@@ -156,33 +186,68 @@ def run_window(
     fps: int = 30,
     size: tuple[int, int] | None = None,
     title: str = "factory-twin",
+    start: float | None = None,
 ) -> None:
-    """Open the interactive viewer and run it until the user quits (see module docstring)."""
-    pygame.display.init()  # not pygame.init(): the viewer needs no audio device
+    """Open the interactive viewer and run it until the user quits (see module docstring).
+    A display that cannot be opened is an OptionError (one line, exit 2), not a traceback."""
+    try:
+        pygame.display.init()  # not pygame.init(): the viewer needs no audio device
+    except pygame.error as exc:
+        raise OptionError(
+            f"cannot open a window ({exc}); export instead with --gif FILE.gif or --frames FOLDER"
+        ) from None
     pygame.font.init()
     try:
         snaps = [d.snapshot() for d in drivers]
         screen = pygame.display.set_mode(size or preferred_size(snaps), pygame.RESIZABLE)
         pygame.display.set_caption(title)
-        app = App(drivers, minutes_per_second, fps, screen)
+        app = App(drivers, minutes_per_second, fps, screen, start)
         clock = pygame.time.Clock()
         clock.tick(fps)
         while app.iterate(clock.tick(fps) / 1000.0):
             pass
     finally:
+        close_all(drivers)
         pygame.display.quit()  # fonts stay loaded: the text cache keeps using them
+
+
+def view_start(drivers: Sequence[Driver], from_start: bool) -> float:
+    """Where a view opens: after the warm-up (its counters are zero before), unless asked."""
+    if from_start:
+        return max(d.time for d in drivers)
+    return max(float(d.snapshot().extra.get("warmup", 0.0)) for d in drivers)
+
+
+def show(drivers: Sequence[Driver], plan: WatchPlan) -> Iterator[str]:
+    """Carry out a checked `watch` plan: exports, or the window; yields lines to print."""
+    start = view_start(drivers, plan.from_start)
+    if not plan.window:
+        paths, gif = export(drivers, plan.minutes, plan.every, plan.frames, plan.gif, start=start)
+        if plan.frames is not None:
+            yield f"wrote {len(paths)} frames to {plan.frames}"
+        if gif is not None:
+            yield f"wrote {gif}"
+    else:
+        run_window(drivers, minutes_per_second=plan.speed, title=_title(drivers), start=start)
+
+
+def _title(drivers: Sequence[Driver]) -> str:
+    return "factory-twin · " + " vs ".join(d.label for d in drivers)
 
 
 # --- headless export ---------------------------------------------------------------------------
 
 
 def _offscreen_app(
-    drivers: Sequence[Driver], size: tuple[int, int] | None, selected: int | None
+    drivers: Sequence[Driver],
+    size: tuple[int, int] | None,
+    selected: int | None,
+    start: float | None = None,
 ) -> App:
     _use_dummy_video_if_headless()
     pygame.font.init()
     snaps = [d.snapshot() for d in drivers]
-    app = App(drivers, surface=pygame.Surface(size or preferred_size(snaps)))
+    app = App(drivers, surface=pygame.Surface(size or preferred_size(snaps)), start=start)
     app.selected = selected
     app.show_status = False
     return app
@@ -194,23 +259,70 @@ def frames(
     every: float,
     size: tuple[int, int] | None = None,
     selected: int | None = None,
+    start: float | None = None,
 ) -> Iterator[pygame.Surface]:
-    """Frames at every `every` simulated minutes up to `minutes` (the first one after `every`;
-    ceil(minutes / every) frames, fewer if all drivers end earlier). The same surface is
-    yielded each time: copy or save it before asking for the next one."""
+    """Frames at every `every` simulated minutes for `minutes` from `start` (default: where the
+    drivers are; the first frame after `every`; ceil(minutes / every) frames, fewer if all
+    drivers end earlier). Every pane of a frame shows the same simulated time. The same
+    surface is yielded each time: copy or save it before asking for the next one."""
     if every <= 0 or minutes <= 0:
         raise ValueError("minutes and every must be positive")
-    app = _offscreen_app(drivers, size, selected)
-    count = max(1, math.ceil(minutes / every - 1e-9))
-    start = min(p.snap.time for p in app.panes)
-    for k in range(1, count + 1):
-        target = start + min(k * every, minutes)
-        now = max(p.snap.time for p in app.panes)
-        app.advance(max(target - now, 0.0))
-        app.draw()
-        yield app.surface
-        if app.done:
-            break
+    app = _offscreen_app(drivers, size, selected, start)
+    try:
+        app.seek(app.clock)
+        count = max(1, math.ceil(minutes / every - 1e-9))
+        origin = app.clock
+        for k in range(1, count + 1):
+            app.seek(origin + min(k * every, minutes))
+            app.draw()
+            yield app.surface
+            if app.done:
+                break
+    finally:
+        close_all(drivers)
+
+
+def export(
+    drivers: Sequence[Driver],
+    minutes: float,
+    every: float,
+    frames_dir: str | Path | None = None,
+    gif_path: str | Path | None = None,
+    size: tuple[int, int] | None = None,
+    selected: int | None = None,
+    start: float | None = None,
+    gif_fps: int = 10,
+) -> tuple[list[Path], Path | None]:
+    """One pass over the frames: PNGs `frame_00001.png`, ... into `frames_dir` and/or an
+    animated GIF (looping, `gif_fps` frames per second) at `gif_path`."""
+    from PIL import Image  # optional dependency, only needed here
+
+    out = Path(frames_dir) if frames_dir is not None else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    paths, images = [], []
+    for i, surface in enumerate(frames(drivers, minutes, every, size, selected, start), start=1):
+        if out is not None:
+            paths.append(out / f"frame_{i:05d}.png")
+            pygame.image.save(surface, str(paths[-1]))
+        if gif_path is not None:
+            rgb = pygame.surfarray.array3d(surface).swapaxes(0, 1)
+            images.append(
+                Image.fromarray(rgb).quantize(colors=255, method=Image.Quantize.MEDIANCUT)
+            )
+    if gif_path is None:
+        return paths, None
+    gif = Path(gif_path)
+    gif.parent.mkdir(parents=True, exist_ok=True)
+    images[0].save(
+        gif,
+        save_all=True,
+        append_images=images[1:],
+        duration=max(round(1000 / max(gif_fps, 1)), 20),
+        loop=0,
+        disposal=1,
+    )
+    return paths, gif
 
 
 def export_frames(
@@ -220,17 +332,10 @@ def export_frames(
     out_dir: str | Path,
     size: tuple[int, int] | None = None,
     selected: int | None = None,
-    prefix: str = "frame",
+    start: float | None = None,
 ) -> list[Path]:
-    """Write PNG frames `{prefix}_00001.png`, ... into `out_dir`; return their paths."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i, surface in enumerate(frames(drivers, minutes, every, size, selected), start=1):
-        path = out / f"{prefix}_{i:05d}.png"
-        pygame.image.save(surface, str(path))
-        paths.append(path)
-    return paths
+    """Write PNG frames `frame_00001.png`, ... into `out_dir`; return their paths."""
+    return export(drivers, minutes, every, out_dir, None, size, selected, start)[0]
 
 
 def export_gif(
@@ -241,25 +346,12 @@ def export_gif(
     fps: int = 10,
     size: tuple[int, int] | None = None,
     selected: int | None = None,
+    start: float | None = None,
 ) -> Path:
     """Write an animated GIF (looping, `fps` frames per second) of the same frames."""
-    from PIL import Image  # optional dependency, only needed here
-
-    images = []
-    for surface in frames(drivers, minutes, every, size, selected):
-        rgb = pygame.surfarray.array3d(surface).swapaxes(0, 1)
-        images.append(Image.fromarray(rgb).quantize(colors=255, method=Image.Quantize.MEDIANCUT))
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    images[0].save(
-        out,
-        save_all=True,
-        append_images=images[1:],
-        duration=max(round(1000 / max(fps, 1)), 20),
-        loop=0,
-        disposal=1,
-    )
-    return out
+    gif = export(drivers, minutes, every, None, path, size, selected, start, fps)[1]
+    assert gif is not None
+    return gif
 
 
 def save_screenshot(
@@ -272,6 +364,7 @@ def save_screenshot(
     """Run the drivers for `minutes` (in sparkline-sized steps) and save the last frame."""
     app = _offscreen_app(drivers, size, selected)
     app.advance(minutes)
+    close_all(drivers)
     for _ in range(8):  # let the part dots spread out as they would in motion
         app.draw()
     out = Path(path)

@@ -9,11 +9,18 @@ A heuristic run is driven on the simulator directly, not through the env: heuris
 inside the simulator and need no observations. `HeuristicDriver` uses exactly `Line(scenario,
 seed, decider)`, `Line.run_to`, `Line.now`, `Line.warmup`, `Line.end` and
 `sim.snapshot.snapshot`, the viewer's part of the simulator API (`factory_twin.sim`).
+
+Lockstep: the viewer moves every pane to the same absolute time with `advance_to`, never by
+"so many minutes from where this driver happens to be", so panes cannot drift apart. Drivers
+that can only stop at certain times (a learned policy's precomputed captures) say so with
+`grid`; the viewer then only asks for multiples of it. `available` is how far a driver can go
+without waiting (infinite for a live simulation computed on demand).
 """
 
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -44,6 +51,29 @@ class Driver(Protocol):
     def snapshot(self) -> LineSnap:
         """The snapshot at the current time, without moving."""
         ...
+
+    def advance_to(self, time: float, wait: bool = True) -> LineSnap:
+        """Move to absolute simulated `time` (clamped to the end) and return the snapshot
+        there; with `wait=False` a precomputing driver stops at what it has so far."""
+        ...
+
+    @property
+    def available(self) -> float:
+        """The latest time `advance_to` reaches without waiting."""
+        ...
+
+    @property
+    def grid(self) -> float:
+        """Times this driver can stop at are multiples of `grid` (0: any time)."""
+        ...
+
+
+def close_all(drivers: Iterable[Driver]) -> None:
+    """Stop drivers that compute in the background (their `close`), e.g. when Esc is hit."""
+    for driver in drivers:
+        close = getattr(driver, "close", None)
+        if close is not None:
+            close()
 
 
 class HeuristicDriver:
@@ -77,8 +107,14 @@ class HeuristicDriver:
     def done(self) -> bool:
         return self.line.now >= self.line.end
 
+    available = math.inf
+    grid = 0.0
+
     def advance(self, minutes: float) -> LineSnap:
-        target = min(self.line.now + max(minutes, 0.0), self.line.end)
+        return self.advance_to(self.line.now + max(minutes, 0.0))
+
+    def advance_to(self, time: float, wait: bool = True) -> LineSnap:
+        target = min(time, self.line.end)
         if target > self.line.now:
             self.line.run_to(target)
             self._snap = None
@@ -118,8 +154,14 @@ class ReplayDriver:
     def done(self) -> bool:
         return self._time >= self._times[-1]
 
+    available = math.inf
+    grid = 0.0
+
     def advance(self, minutes: float) -> LineSnap:
-        self._time = min(self._time + max(minutes, 0.0), self._times[-1])
+        return self.advance_to(self._time + max(minutes, 0.0))
+
+    def advance_to(self, time: float, wait: bool = True) -> LineSnap:
+        self._time = min(max(time, self._time), self._times[-1])
         # snapshot times are rounded to 1e-4: stepping by the recording interval must land on each
         self._index = max(bisect.bisect_right(self._times, self._time + 1e-3) - 1, 0)
         return self.snaps[self._index]
