@@ -96,7 +96,7 @@ class LearnedDriver:
         self._sim_done = False
         self._current = self._capture()  # what is shown until the first capture is picked up
         self._queue: deque[LineSnap] = deque()
-        self._shown = self._current.time
+        self._shown = self._published = self._current.time
         self._cond = threading.Condition()
         self._stop = False
         self._finished = False
@@ -126,6 +126,7 @@ class LearnedDriver:
 
     def _publish(self, snap: LineSnap) -> None:
         with self._cond:
+            self._published = snap.time
             self._queue.append(snap)
             self._cond.notify_all()
 
@@ -149,8 +150,7 @@ class LearnedDriver:
                     if self._sim_done:
                         break
                     self._decide_once()
-            last = self._queue[-1].time if self._queue else self._shown
-            if self.env.line.now > last:
+            if self.env.line.now > self._published:
                 self._publish(self._capture())  # the end of the horizon
         except BaseException as exc:  # handed to the render thread, which raises it
             self._error = exc
@@ -160,7 +160,7 @@ class LearnedDriver:
                 self._cond.notify_all()
 
     def _lead(self) -> float:
-        return (self._queue[-1].time if self._queue else self._shown) - self._shown
+        return self._published - self._shown
 
     # --- render side ---------------------------------------------------------------------
     def _ensure_started(self) -> None:
@@ -183,7 +183,7 @@ class LearnedDriver:
             return self._finished and not self._queue
 
     def advance(self, minutes: float) -> LineSnap:
-        return self.advance_to(self._current.time + max(minutes, 0.0))
+        return self.advance_to(self._shown + max(minutes, 0.0))
 
     def advance_to(self, time: float, wait: bool = True) -> LineSnap:
         self._ensure_started()
@@ -196,7 +196,7 @@ class LearnedDriver:
                 self._cond.wait()
             while self._queue and self._queue[0].time <= time + 1e-9:
                 self._current = self._queue.popleft()
-            self._shown = self._current.time
+            self._shown = max(self._shown, time)  # where the viewer is, captured or not
             self._cond.notify_all()
         if self._error is not None:
             raise self._error
