@@ -25,8 +25,9 @@ from pathlib import Path
 import pygame
 
 from factory_twin.errors import OptionError
+from factory_twin.viz.compare import frame_areas
 from factory_twin.viz.drivers import Driver, close_all
-from factory_twin.viz.layout import PaneLayout, layout, pane_rects, preferred_size
+from factory_twin.viz.layout import PaneLayout, layout, preferred_size
 from factory_twin.viz.options import WatchPlan
 from factory_twin.viz.pane import SAMPLE_MINUTES, PaneState
 from factory_twin.viz.render import draw_frame
@@ -115,7 +116,7 @@ class App:
     def click(self, pos: tuple[int, int]) -> None:
         """Select the station under `pos` (toggle if already selected); elsewhere: deselect."""
         hit = None
-        rects = pane_rects(self.surface.get_rect(), len(self.panes))
+        rects, _ = frame_areas(self.surface.get_rect(), len(self.panes))
         for rect, pane in zip(rects, self.panes, strict=True):
             if rect.collidepoint(pos):
                 hit = layout(pane.snap, rect).station_at(pos)

@@ -17,6 +17,7 @@ from factory_twin.sim.actions import describe, n_actions
 from factory_twin.sim.line import STATES
 from factory_twin.sim.snapshot import LineSnap, StationSnap
 from factory_twin.viz import theme
+from factory_twin.viz.compare import draw_diff_strip, frame_areas
 from factory_twin.viz.layout import (
     PaneLayout,
     StationLayout,
@@ -478,9 +479,12 @@ def draw_frame(
     selected: int | None = None,
     status: str | None = None,
 ) -> list[PaneLayout]:
-    """Fill `surface` with one pane per driver, side by side. `selected` is a station index
-    shown in the detail panel of every pane that has it (compare one station across policies);
-    `status` (speed, paused) goes in each title bar. Returns the panes' layouts."""
+    """Fill `surface` with one pane per driver, side by side (two panes: with the difference
+    strip below). `selected` is a station index shown in the detail panel of every pane that
+    has it (compare one station across policies); `status` (speed, paused) goes in each title
+    bar. Returns the panes' layouts."""
     surface.fill(theme.BACKGROUND)
-    rects = pane_rects(surface.get_rect(), len(panes))
+    rects, strip = frame_areas(surface.get_rect(), len(panes))
+    if strip is not None:
+        draw_diff_strip(surface, strip, [p.snap for p in panes])
     return [draw_pane(surface, r, p, selected, status) for r, p in zip(rects, panes, strict=False)]

@@ -98,3 +98,8 @@ ARROW_PREFERRED_GAP = 64
 ARROW_MAX_GAP = 90
 ROW_GAP = 40
 DOT_SPACING = 22  # pixels between part dots on an arrow; one part moves them one spacing
+
+# --- difference strip (blue/orange: apart for colour-blind viewers too, and labelled) --------
+GAP_BETTER: Colour = (86, 160, 255)
+GAP_WORSE: Colour = (250, 140, 40)
+DIFF_H = 34
