@@ -8,7 +8,8 @@ Controls in the window:
                    works as '+' so no shift is needed)
     mouse click    on a station box: show its detail panel (in every pane, to compare the same
                    station across policies); click it again or click elsewhere to close
-    Esc / close    quit
+    h / ?          key help (the list is `overlay.KEYS`)
+    Esc / close    quit (background computation stops at once)
 
 Why an `App` object: one loop iteration (`iterate`) is an ordinary method call, so tests can
 post a synthetic click and check the result, and the exporters reuse the same stepping and
@@ -29,7 +30,8 @@ from factory_twin.viz.compare import frame_areas
 from factory_twin.viz.drivers import Driver, close_all
 from factory_twin.viz.layout import PaneLayout, layout, preferred_size
 from factory_twin.viz.options import WatchPlan
-from factory_twin.viz.pane import SAMPLE_MINUTES, PaneState
+from factory_twin.viz.overlay import draw_help, draw_notice
+from factory_twin.viz.pane import SAMPLE_MINUTES, PaneState, clock_text
 from factory_twin.viz.render import draw_frame
 
 MIN_SPEED = 0.25  # simulated minutes per second
@@ -70,6 +72,7 @@ class App:
         self.waiting = False  # some driver has not computed the current time yet
         self.selected: int | None = None
         self.show_status = True  # speed / pause in the title bars (off for exported pictures)
+        self.show_help = False
         self.layouts: list[PaneLayout] = []
 
     # --- state changes -----------------------------------------------------------------------
@@ -133,6 +136,8 @@ class App:
             if key == pygame.K_ESCAPE:
                 self.running = False
                 close_all(self.drivers)
+            elif key in (pygame.K_h, pygame.K_QUESTION) or getattr(event, "unicode", "") == "?":
+                self.show_help = not self.show_help
             elif key == pygame.K_SPACE:
                 self.paused = not self.paused
             elif key == pygame.K_RIGHT and self.paused:
@@ -161,6 +166,17 @@ class App:
             pane.animate()
         status = self.status() if self.show_status else None
         self.layouts = draw_frame(self.surface, self.panes, self.selected, status)
+        if not self.show_status:
+            return  # exported pictures show the line only
+        for lay, pane in zip(self.layouts, self.panes, strict=True):
+            behind = self.clock - pane.snap.time
+            if behind > max(self.grid, 1e-6) and not self.done:
+                message = f"computing the policy's run… at {clock_text(pane.snap.time)}"
+                if pane.snap.time < pane.warmup:
+                    message = f"simulating the warm-up ({pane.warmup:.0f} min) with the policy…"
+                draw_notice(self.surface, lay.line_area, message)
+        if self.show_help:
+            draw_help(self.surface)
 
     def tick(self, dt: float | None = None) -> None:
         """One frame: advance by `dt` wall seconds at the current speed (unless paused), draw."""
