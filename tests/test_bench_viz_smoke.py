@@ -26,6 +26,11 @@ def test_bench_viz_quick_runs_and_prints_fps() -> None:
     fps = re.findall(r"^fps panes=(\d) speed=\S+ = ([0-9.]+)$", proc.stdout, re.MULTILINE)
     assert {p for p, _ in fps} == {"1", "2"}
     assert all(float(v) > 0 for _, v in fps)
+    live = re.findall(
+        r"^live policy=(\S+) panes=1 fps = ([0-9.]+) sim-min/s = ([0-9.]+)$", proc.stdout, re.M
+    )
+    assert {p for p, _, _ in live} == {"heuristic", "ps", "lorasa"}
+    assert all(float(f) > 0 and float(v) > 0 for _, f, v in live)
     assert "<!-- bench_viz:start -->" in proc.stdout and "<!-- bench_viz:end -->" in proc.stdout
     after = results.read_bytes() if results.exists() else None
     assert after == before  # without --write the results file is untouched
