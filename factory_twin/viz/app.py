@@ -36,6 +36,7 @@ from factory_twin.viz.render import draw_frame
 
 MIN_SPEED = 0.25  # simulated minutes per second
 MAX_SPEED = 7680.0  # about five simulated days per second
+_FRAME_W, _FRAME_H = 16, 90  # window decorations and a task bar, in pixels
 _PLUS_KEYS = {pygame.K_PLUS, pygame.K_KP_PLUS, pygame.K_EQUALS}
 _MINUS_KEYS = {pygame.K_MINUS, pygame.K_KP_MINUS, pygame.K_UNDERSCORE}
 
@@ -216,7 +217,8 @@ def run_window(
     pygame.font.init()
     try:
         snaps = [d.snapshot() for d in drivers]
-        screen = pygame.display.set_mode(size or preferred_size(snaps), pygame.RESIZABLE)
+        limit = screen_limit()
+        screen = pygame.display.set_mode(size or preferred_size(snaps, limit), pygame.RESIZABLE)
         pygame.display.set_caption(title)
         app = App(drivers, minutes_per_second, fps, screen, start)
         clock = pygame.time.Clock()
@@ -226,6 +228,16 @@ def run_window(
     finally:
         close_all(drivers)
         pygame.display.quit()  # fonts stay loaded: the text cache keeps using them
+
+
+def screen_limit() -> tuple[int, int] | None:
+    """The largest window that fits the (first) desktop, leaving room for the window frame
+    and a task bar; None if SDL cannot tell."""
+    sizes = pygame.display.get_desktop_sizes()
+    if not sizes or min(sizes[0]) <= 0:
+        return None
+    w, h = sizes[0]
+    return max(w - _FRAME_W, 640), max(h - _FRAME_H, 480)
 
 
 def view_start(drivers: Sequence[Driver], from_start: bool) -> float:

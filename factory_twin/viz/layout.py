@@ -26,6 +26,7 @@ _PRODUCT_H = 16
 _LABEL_H = 14
 _BAR_H = 12
 _LAMP_GAP = 4
+_LONG_LINE = 16  # stations beyond which a window may take the screen's whole width
 
 
 @dataclass(frozen=True)
@@ -85,10 +86,13 @@ def _lamp_grid(n: int, inner_w: int) -> tuple[int, int, int]:
     raise AssertionError("unreachable")
 
 
-def _station_layout(x: int, y: int, w: int, h: int, n_machines: int) -> StationLayout:
+def _station_layout(
+    x: int, y: int, w: int, h: int, n_machines: int, compact: bool = False
+) -> StationLayout:
     box = pygame.Rect(x, y, w, h)
     header = pygame.Rect(x, y, w, _HEADER_H)
-    product = pygame.Rect(x + _PAD, header.bottom + 4, w - 2 * _PAD, _PRODUCT_H)
+    # compact boxes: no product line (a swatch in the header) and no buffer caption
+    product = pygame.Rect(x + _PAD, header.bottom + 4, w - 2 * _PAD, 0 if compact else _PRODUCT_H)
     size, per_row, _ = _lamp_grid(n_machines, w - 2 * _PAD)
     top = product.bottom + 6
     lamps = tuple(
@@ -101,14 +105,31 @@ def _station_layout(x: int, y: int, w: int, h: int, n_machines: int) -> StationL
         for i in range(n_machines)
     )
     bar = pygame.Rect(x + _PAD + 1, box.bottom - _PAD - _BAR_H + 1, w - 2 * _PAD - 2, _BAR_H - 2)
-    label = pygame.Rect(x + _PAD, bar.top - 3 - _LABEL_H, w - 2 * _PAD, _LABEL_H)
+    label_h = 0 if compact else _LABEL_H
+    label = pygame.Rect(x + _PAD, bar.top - 3 - label_h, w - 2 * _PAD, label_h)
     return StationLayout(box, header, product, lamps, label, bar)
 
 
-def _box_height(max_machines: int, w: int) -> int:
+def _box_width(avail: int, per_row: int, min_w: int, arrow_gap: int) -> int:
+    """Boxes give up width (down to `min_w`) for readable arrows between them."""
+    preferred = (avail - (per_row - 1) * theme.ARROW_PREFERRED_GAP) / per_row
+    tightest = (avail - (per_row - 1) * arrow_gap) / per_row
+    return int(min(theme.BOX_MAX_W, max(preferred, min(min_w, tightest))))
+
+
+def _box_height(max_machines: int, w: int, compact: bool = False) -> int:
     size, _, rows = _lamp_grid(max_machines, w - 2 * _PAD)
     lamps_h = rows * size + (rows - 1) * _LAMP_GAP
+    if compact:
+        return _HEADER_H + 4 + 6 + lamps_h + 9 + _BAR_H + _PAD
     return _HEADER_H + 4 + _PRODUCT_H + 6 + lamps_h + 9 + _LABEL_H + 3 + _BAR_H + _PAD
+
+
+def _grid(n: int, avail: int, min_w: int, arrow_gap: int) -> tuple[int, int]:
+    """(rows, boxes per row) for `n` boxes of at least `min_w` pixels in `avail` width."""
+    max_per_row = max(1, (avail + arrow_gap) // (min_w + arrow_gap))
+    rows = max(1, math.ceil(n / max_per_row))
+    return rows, max(1, math.ceil(n / rows))
 
 
 @lru_cache(maxsize=64)
@@ -119,17 +140,18 @@ def _layout(rect_t: tuple[int, int, int, int], machines: tuple[int, ...]) -> Pan
     n = len(machines)
     side = theme.MARGIN + theme.ARROW_GAP
     avail = max(rect.width - 2 * side, theme.BOX_MIN_W)
-    max_per_row = max(1, (avail + theme.ARROW_GAP) // (theme.BOX_MIN_W + theme.ARROW_GAP))
-    rows = max(1, math.ceil(n / max_per_row))
-    per_row = max(1, math.ceil(n / rows))
-    # boxes give up width (down to their minimum) for readable arrows between them
-    preferred = (avail - (per_row - 1) * theme.ARROW_PREFERRED_GAP) / per_row
-    tightest = (avail - (per_row - 1) * theme.ARROW_GAP) / per_row
-    box_w = int(min(theme.BOX_MAX_W, max(preferred, min(theme.BOX_MIN_W, tightest))))
-    gap = theme.ARROW_GAP
+    # a long line reflows into more rows; when the rows would crowd out the KPI panel the
+    # boxes get narrower and the rows closer, down to a compact minimum
+    budget = rect.height * theme.LINE_SHARE_MAX
+    steps = ((theme.BOX_MIN_W, theme.ROW_GAP, theme.ARROW_GAP, False), *theme.COMPACT_STEPS)
+    for min_w, row_gap, gap, compact in steps:
+        rows, per_row = _grid(n, avail, min_w, gap)
+        box_w = _box_width(avail, per_row, min_w, gap)
+        box_h = _box_height(max(machines, default=1), box_w, compact)
+        if rows * box_h + (rows - 1) * row_gap <= budget:
+            break
     if per_row > 1:
         gap = int(min(theme.ARROW_MAX_GAP, (avail - per_row * box_w) / (per_row - 1)))
-    box_h = _box_height(max(machines, default=1), box_w)
     line_top = title.bottom + 14
     stations: list[StationLayout] = []
     for i, m in enumerate(machines):
@@ -137,14 +159,14 @@ def _layout(rect_t: tuple[int, int, int, int], machines: tuple[int, ...]) -> Pan
         in_row = min(per_row, n - r * per_row)
         row_w = in_row * box_w + (in_row - 1) * gap
         x0 = rect.x + (rect.width - row_w) // 2
-        y = line_top + r * (box_h + theme.ROW_GAP)
-        stations.append(_station_layout(x0 + c * (box_w + gap), y, box_w, box_h, m))
-    line_h = rows * box_h + (rows - 1) * theme.ROW_GAP
+        y = line_top + r * (box_h + row_gap)
+        stations.append(_station_layout(x0 + c * (box_w + gap), y, box_w, box_h, m, compact))
+    line_h = rows * box_h + (rows - 1) * row_gap
     line_area = pygame.Rect(rect.x, title.bottom, rect.width, line_h + 28)
     boxes = [s.box for s in stations]
     side_room = min((b.left - rect.x for b in boxes), default=gap)
     reach = max(min(gap, side_room - theme.MARGIN) - 8, 12)
-    arrows = tuple(_arrows(boxes, reach))
+    arrows = tuple(_arrows(boxes, reach, row_gap))
     bottom_top = line_area.bottom + 6
     bottom_h = max(legend.top - 6 - bottom_top, 40)
     kpi_w = round((rect.width - 3 * theme.MARGIN) * 0.54)
@@ -166,7 +188,7 @@ def _layout(rect_t: tuple[int, int, int, int], machines: tuple[int, ...]) -> Pan
     )
 
 
-def _arrows(boxes: list[pygame.Rect], reach: float) -> list[tuple[Point, ...]]:
+def _arrows(boxes: list[pygame.Rect], reach: float, row_gap: int) -> list[tuple[Point, ...]]:
     """Flow paths: into the first box (from `reach` pixels left of it), between consecutive
     boxes (bending down to the next row when the line wraps), and out of the last box."""
     if not boxes:
@@ -179,7 +201,7 @@ def _arrows(boxes: list[pygame.Rect], reach: float) -> list[tuple[Point, ...]]:
         if b.top == a.top:
             out.append(((a.right, a.centery), (b.left, b.centery)))
         else:
-            mid = a.bottom + theme.ROW_GAP / 2
+            mid = a.bottom + row_gap / 2
             out.append(
                 ((a.centerx, a.bottom), (a.centerx, mid), (b.centerx, mid), (b.centerx, b.top))
             )
@@ -203,16 +225,29 @@ def point_along(poly: tuple[Point, ...], total: float, frac: float) -> Point:
     return poly[-1]
 
 
-def preferred_size(snaps: Sequence[LineSnap]) -> tuple[int, int]:
+def preferred_size(
+    snaps: Sequence[LineSnap], limit: tuple[int, int] | None = None
+) -> tuple[int, int]:
     """A window size that fits these panes without crowding: 1280 wide for one pane, 880 per
-    pane side by side, and tall enough for the line rows plus one KPI bar per station."""
+    pane side by side, tall enough for the line rows, the KPI tiles and the time-in-state
+    rows (plus the difference strip for two panes); never larger than `limit` (the screen),
+    where the panes share the width and long lines reflow into more rows instead."""
     n = max(len(snaps), 1)
+    gaps = 4 * (n - 1)
     pane_w = 1280 if n == 1 else 880
+    if limit is not None:
+        long_line = max((len(s.stations) for s in snaps), default=0) > _LONG_LINE
+        pane_w = (limit[0] - gaps) // n if long_line else min(pane_w, (limit[0] - gaps) // n)
+    strip = theme.DIFF_H + 2 if n == 2 else 0
     height = 0
     for snap in snaps:
         machines = tuple(len(st.machines) for st in snap.stations)
-        probe = _layout((0, 0, pane_w, 4000), machines)
-        kpi_need = 230 + 20 * len(machines)  # tiles, sparkline, titles, utilisation rows
+        probe = _layout((0, 0, pane_w, 1080), machines)
+        util_rows = min(len(machines), 20)  # more stations go into columns (see render)
+        kpi_need = 230 + 20 * util_rows  # tiles, sparkline, titles, utilisation rows
         need = probe.line_area.bottom + 6 + max(kpi_need, 300) + 6 + theme.LEGEND_H
         height = max(height, need)
-    return pane_w * n + 4 * (n - 1), int(min(max(height, 520), 1080))
+    height = int(min(max(height, 520), 1080)) + strip
+    if limit is not None:
+        height = min(height, limit[1])
+    return pane_w * n + gaps, height

@@ -18,6 +18,7 @@ from factory_twin.sim.line import STATES
 from factory_twin.sim.snapshot import LineSnap, StationSnap
 from factory_twin.viz import theme
 from factory_twin.viz.compare import draw_diff_strip, frame_areas
+from factory_twin.viz.kpi_panel import draw_kpis
 from factory_twin.viz.layout import (
     PaneLayout,
     StationLayout,
@@ -25,8 +26,9 @@ from factory_twin.viz.layout import (
     pane_rects,
     point_along,
 )
-from factory_twin.viz.pane import ROLLING_MINUTES, PaneState, kpi_values
+from factory_twin.viz.pane import PaneState
 from factory_twin.viz.text import cache
+from factory_twin.viz.widgets import panel, stacked_bar
 
 __all__ = [
     "PaneLayout",
@@ -98,20 +100,6 @@ def _arrowhead(surface: pygame.Surface, tip: tuple[float, float], frm: tuple[flo
     pygame.draw.polygon(surface, theme.ARROW, pts)
 
 
-def _stacked_bar(surface: pygame.Surface, rect: pygame.Rect, fractions: dict[str, float]) -> None:
-    pygame.draw.rect(surface, theme.BAR_BG, rect)
-    total = sum(fractions.values())
-    if total <= 0:
-        return
-    x, acc = rect.x, 0.0
-    for s in STATES:
-        acc += fractions.get(s, 0.0) / total
-        edge = rect.x + round(rect.width * acc)
-        if edge > x:
-            pygame.draw.rect(surface, theme.state_colour(s), (x, rect.y, edge - x, rect.height))
-        x = edge
-
-
 # --- the line --------------------------------------------------------------------------------
 
 
@@ -134,6 +122,23 @@ def draw_buffer(
             pygame.draw.line(surface, theme.TEXT_DIM, (tx, bar.bottom - 3), (tx, bar.bottom - 1))
 
 
+def _product_line(
+    surface: pygame.Surface, p: pygame.Rect, st: StationSnap, current: int, products: list[str]
+) -> None:
+    """Colour swatch and product name(s), parts done at the right."""
+    text = cache()
+    swatch = pygame.Rect(p.x, p.centery - 5, 10, 10)
+    pygame.draw.rect(surface, theme.product_colour(current), swatch, border_radius=2)
+    done = text.blit(
+        surface, f"{st.processed:,} done", (p.right, p.centery), theme.FONT_SMALL,
+        theme.TEXT_DIM, anchor="midright",
+    )  # fmt: skip
+    text.blit(
+        surface, _product_names(st, products), (swatch.right + 5, p.centery), theme.FONT_TEXT,
+        theme.TEXT, anchor="midleft", max_width=max(done.left - swatch.right - 10, 0),
+    )  # fmt: skip
+
+
 def draw_station(
     surface: pygame.Surface,
     sl: StationLayout,
@@ -146,23 +151,17 @@ def draw_station(
     pygame.draw.rect(surface, theme.BOX_BG, box, border_radius=6)
     tint = theme.mix(theme.BOX_BG, theme.state_colour(station_state(st)), 0.45)
     pygame.draw.rect(surface, tint, sl.header, border_top_left_radius=6, border_top_right_radius=6)
+    compact = sl.product.height == 0
     text.blit(
         surface, st.name, (box.x + 7, sl.header.centery), theme.FONT_NAME, theme.TEXT, True,
-        "midleft", box.width - 14,
+        "midleft", box.width - (30 if compact else 14), middle=True,
     )  # fmt: skip
-    # product line: colour swatch + name(s), parts done at the right
-    p = sl.product
     current = next((m.product for m in st.machines if m.product >= 0), -1)
-    swatch = pygame.Rect(p.x, p.centery - 5, 10, 10)
-    pygame.draw.rect(surface, theme.product_colour(current), swatch, border_radius=2)
-    done = text.blit(
-        surface, f"{st.processed:,} done", (p.right, p.centery), theme.FONT_SMALL,
-        theme.TEXT_DIM, anchor="midright",
-    )  # fmt: skip
-    text.blit(
-        surface, _product_names(st, products), (swatch.right + 5, p.centery), theme.FONT_TEXT,
-        theme.TEXT, anchor="midleft", max_width=max(done.left - swatch.right - 10, 0),
-    )  # fmt: skip
+    if compact:  # the product as a swatch in the header; names and counts in the detail panel
+        swatch = pygame.Rect(box.right - 17, sl.header.centery - 5, 10, 10)
+        pygame.draw.rect(surface, theme.product_colour(current), swatch, border_radius=2)
+    else:
+        _product_line(surface, sl.product, st, current, products)
     for lamp, m in zip(sl.lamps, st.machines, strict=False):
         pygame.draw.rect(surface, theme.state_colour(m.state), lamp, border_radius=3)
     if sl.lamps:
@@ -172,15 +171,16 @@ def draw_station(
             surface, label, (last.right + 6, last.centery), theme.FONT_SMALL, theme.TEXT_DIM,
             anchor="midleft", max_width=max(box.right - last.right - 12, 0),
         )  # fmt: skip
-    total = sum(st.buffer)
-    if st.capacity is None:
-        cap = f"{total} / {INFINITY} (bar = {buffer_scale(total, None)})"
-    else:
-        cap = f"{total} / {st.capacity}"
-    text.blit(
-        surface, f"buffer {cap}", sl.buffer_label.topleft, theme.FONT_SMALL, theme.TEXT_DIM,
-        max_width=sl.buffer_label.width,
-    )  # fmt: skip
+    if sl.buffer_label.height:  # compact boxes leave the count to the detail panel
+        total = sum(st.buffer)
+        if st.capacity is None:
+            cap = f"{total} / {INFINITY} (bar = {buffer_scale(total, None)})"
+        else:
+            cap = f"{total} / {st.capacity}"
+        text.blit(
+            surface, f"buffer {cap}", sl.buffer_label.topleft, theme.FONT_SMALL,
+            theme.TEXT_DIM, max_width=sl.buffer_label.width,
+        )  # fmt: skip
     draw_buffer(surface, sl.buffer, st.buffer, st.capacity)
     border = theme.SELECTED_BORDER if selected else theme.BOX_BORDER
     pygame.draw.rect(surface, border, box, 2 if selected else 1, border_radius=6)
@@ -204,109 +204,6 @@ def draw_line(
         draw_station(surface, sl, st, snap.products, selected == i)
 
 
-# --- KPI panel -------------------------------------------------------------------------------
-
-
-def _panel(surface: pygame.Surface, rect: pygame.Rect, title: str) -> pygame.Rect:
-    """Panel background and title; returns the content area below the title."""
-    pygame.draw.rect(surface, theme.PANEL_BG, rect, border_radius=6)
-    cache().blit(surface, title, (rect.x + 10, rect.y + 7), theme.FONT_TEXT, theme.TEXT_DIM, True)
-    return pygame.Rect(rect.x + 10, rect.y + 28, rect.width - 20, rect.height - 36)
-
-
-def draw_sparkline(
-    surface: pygame.Surface, rect: pygame.Rect, history: Sequence[tuple[float, float]]
-) -> None:
-    """Line chart of (time, value) pairs scaled to `rect` (zero at the bottom, peak at top)."""
-    pygame.draw.rect(surface, theme.BAR_BG, rect, border_radius=3)
-    if len(history) < 2:
-        cache().blit(
-            surface, "collecting… (starts after the warm-up)", rect.center, theme.FONT_SMALL,
-            theme.TEXT_DIM, anchor="center",
-        )  # fmt: skip
-        return
-    t0, t1 = history[0][0], history[-1][0]
-    peak = max(v for _, v in history) or 1.0
-    span = (t1 - t0) or 1.0
-    inner = rect.inflate(-8, -8)
-    pts = [
-        (inner.x + (t - t0) / span * inner.width, inner.bottom - v / peak * inner.height)
-        for t, v in history
-    ]
-    pygame.draw.lines(surface, theme.SPARK, False, pts, 2)
-
-
-def draw_utilisation(
-    surface: pygame.Surface, rect: pygame.Rect, stations: list[StationSnap]
-) -> None:
-    """One stacked bar of time-in-state per station, labelled with its busy share."""
-    text = cache()
-    n = max(len(stations), 1)
-    row_h = max(min(20, rect.height // n), 8)
-    name_w = min(120, rect.width // 4)
-    pct_w = 44
-    size = theme.FONT_SMALL if row_h >= 12 else 9
-    for i, st in enumerate(stations):
-        y = rect.y + i * row_h
-        if y + row_h > rect.bottom + 2:
-            break
-        text.blit(
-            surface, st.name, (rect.x + name_w - 6, y + row_h // 2), size, theme.TEXT,
-            anchor="midright", max_width=name_w - 6,
-        )  # fmt: skip
-        bar = pygame.Rect(rect.x + name_w, y + 2, rect.width - name_w - pct_w, max(row_h - 5, 4))
-        _stacked_bar(surface, bar, st.state_fractions)
-        busy = st.state_fractions.get("busy", 0.0)
-        text.blit(
-            surface, f"{busy:.0%}", (rect.right, y + row_h // 2), size, theme.TEXT,
-            anchor="midright",
-        )  # fmt: skip
-
-
-def draw_kpis(surface: pygame.Surface, rect: pygame.Rect, pane: PaneState) -> None:
-    text = cache()
-    snap = pane.snap
-    warm = snap.time < pane.warmup
-    title = "Line KPIs" + (f"  ·  warm-up until {pane.warmup:.0f} min" if warm else "")
-    area = _panel(surface, rect, title)
-    values = kpi_values(snap)
-    tiles = [
-        ("clock", values["clock"], values["minutes"]),
-        ("good parts", values["good"], "since warm-up"),
-        ("throughput", values["throughput"], "average"),
-        ("WIP", values["wip"], "parts in line"),
-        ("scrap", values["scrap"], "parts"),
-    ]
-    gap = 6
-    tile_w = (area.width - gap * (len(tiles) - 1)) / len(tiles)
-    tile_h = 54
-    for i, (label, value, sub) in enumerate(tiles):
-        tile = pygame.Rect(round(area.x + i * (tile_w + gap)), area.y, round(tile_w), tile_h)
-        pygame.draw.rect(surface, theme.BOX_BG, tile, border_radius=4)
-        w = tile.width - 10
-        text.blit(surface, label, (tile.x + 6, tile.y + 4), theme.FONT_SMALL, theme.TEXT_DIM,
-                  max_width=w)  # fmt: skip
-        text.blit(surface, value, (tile.x + 6, tile.y + 18), theme.FONT_KPI, theme.TEXT, True,
-                  max_width=w)  # fmt: skip
-        text.blit(surface, sub, (tile.x + 6, tile.bottom - 3), 10, theme.TEXT_DIM,
-                  anchor="bottomleft", max_width=w)  # fmt: skip
-    y = area.y + tile_h + 10
-    text.blit(surface, f"throughput, rolling {ROLLING_MINUTES:.0f} min (good parts/h)",
-              (area.x, y), theme.FONT_SMALL, theme.TEXT_DIM)  # fmt: skip
-    if pane.history:
-        now, peak = pane.history[-1][1], max(v for _, v in pane.history)
-        text.blit(surface, f"now {now:.1f}  ·  peak {peak:.1f}", (area.right, y),
-                  theme.FONT_SMALL, theme.TEXT_DIM, anchor="topright")  # fmt: skip
-    spark = pygame.Rect(area.x, y + 16, area.width, 46)
-    draw_sparkline(surface, spark, pane.history)
-    y = spark.bottom + 10
-    text.blit(surface, "time in state per station (busy share at right)", (area.x, y),
-              theme.FONT_SMALL, theme.TEXT_DIM)  # fmt: skip
-    util = pygame.Rect(area.x, y + 17, area.width, area.bottom - y - 17)
-    if util.height > 8:
-        draw_utilisation(surface, util, snap.stations)
-
-
 # --- detail panel ----------------------------------------------------------------------------
 
 
@@ -323,7 +220,7 @@ def render_detail(
     action probabilities when the driver provides them (learned policies)."""
     text = cache()
     st = station_snap
-    area = _panel(surface, rect, f"Station: {st.name}")
+    area = panel(surface, rect, f"Station: {st.name}")
     prev_clip = surface.get_clip()
     surface.set_clip(rect)
     two_cols = area.width >= 420
@@ -346,7 +243,7 @@ def render_detail(
     text.blit(surface, "time in state", (x, y), theme.FONT_SMALL, theme.TEXT_DIM)
     y += 15
     bar = pygame.Rect(x, y, col_w, 10)
-    _stacked_bar(surface, bar, st.state_fractions)
+    stacked_bar(surface, bar, st.state_fractions)
     y = bar.bottom + 5
     if total <= 0:
         text.blit(surface, "no data yet (warm-up)", (x, y), theme.FONT_SMALL, theme.TEXT_DIM)
@@ -413,7 +310,7 @@ def _draw_action_probs(
 
 
 def _detail_hint(surface: pygame.Surface, rect: pygame.Rect) -> None:
-    area = _panel(surface, rect, "Station details")
+    area = panel(surface, rect, "Station details")
     cache().blit(surface, "click a station box to inspect it", (area.x, area.y + 4),
                  theme.FONT_TEXT, theme.TEXT_DIM)  # fmt: skip
 

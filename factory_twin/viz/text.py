@@ -64,23 +64,34 @@ class TextCache:
             self._surfaces.popitem(last=False)
         return surf
 
-    def fit(self, text: str, size: int, width: int, bold: bool = False) -> str:
-        """`text`, shortened with an ellipsis if needed so it renders within `width` pixels."""
-        key = (text, size, width, bold)
+    def fit(
+        self, text: str, size: int, width: int, bold: bool = False, middle: bool = False
+    ) -> str:
+        """`text`, shortened with an ellipsis if needed so it renders within `width` pixels;
+        `middle` cuts from the middle and keeps the end (names like "station-07" differ
+        at their end)."""
+        key = (text, size, width, bold, middle)
         hit = self._fits.get(key)
         if hit is not None:
             return hit
         font = self.font(size, bold)
         out = text
         if font.size(text)[0] > width:
+
+            def cut(k: int) -> str:
+                if not middle:
+                    return text[:k] + "…"
+                tail = (k + 1) // 2
+                return text[: k - tail] + "…" + text[len(text) - tail :]
+
             lo, hi = 0, len(text)
-            while lo < hi:  # longest prefix that fits with the ellipsis
+            while lo < hi:  # the most characters that fit with the ellipsis
                 mid = (lo + hi + 1) // 2
-                if font.size(text[:mid] + "…")[0] <= width:
+                if font.size(cut(mid))[0] <= width:
                     lo = mid
                 else:
                     hi = mid - 1
-            out = text[:lo] + "…" if lo else ""
+            out = cut(lo) if lo else ""
         if len(self._fits) > _MAX_SURFACES:
             self._fits.clear()
         self._fits[key] = out
@@ -96,10 +107,11 @@ class TextCache:
         bold: bool = False,
         anchor: str = "topleft",
         max_width: int | None = None,
+        middle: bool = False,
     ) -> pygame.Rect:
         """Draw `text` with its `anchor` point (a pygame.Rect attribute name) at `pos`."""
         if max_width is not None:
-            text = self.fit(text, size, max_width, bold)
+            text = self.fit(text, size, max_width, bold, middle)
         surf = self.render(text, size, colour, bold)
         rect = surf.get_rect(**{anchor: (round(pos[0]), round(pos[1]))})
         surface.blit(surf, rect)

@@ -97,6 +97,16 @@ ARROW_GAP = 40  # minimum
 ARROW_PREFERRED_GAP = 64
 ARROW_MAX_GAP = 90
 ROW_GAP = 40
+# Long lines: at most this share of a pane's height goes to the station rows; beyond it the
+# layout tries narrower boxes, closer rows and shorter arrows, step by step: (minimum box
+# width, row gap, minimum arrow gap, compact box without the buffer caption).
+LINE_SHARE_MAX = 0.52
+COMPACT_STEPS: tuple[tuple[int, int, int, bool], ...] = (
+    (104, 30, 40, False),
+    (92, 24, 32, False),
+    (84, 20, 24, True),
+    (72, 16, 18, True),
+)
 DOT_SPACING = 22  # pixels between part dots on an arrow; one part moves them one spacing
 
 # --- difference strip (blue/orange: apart for colour-blind viewers too, and labelled) --------
