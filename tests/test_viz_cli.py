@@ -133,3 +133,32 @@ def test_side_by_side_export_with_two_heuristics(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "f").iterdir()) == [
         "frame_00001.png", "frame_00002.png", "frame_00003.png",
     ]  # fmt: skip
+
+
+def test_heuristic_against_a_stored_learned_policy(tmp_path: Path) -> None:
+    from factory_twin.scenario import load_scenario
+    from factory_twin.store.adapters import AdapterStore
+    from factory_twin.store.db import open_db
+    from factory_twin.train.mappo import TrainConfig
+    from factory_twin.train.pipeline import train_method
+
+    text = SMT.read_text(encoding="utf-8").replace("length: 4800", "length: 120")
+    text = text.replace("warmup: 480", "warmup: 30")
+    path = tmp_path / "smt.yaml"
+    path.write_text(text, encoding="utf-8")
+
+    tiny = TrainConfig(
+        method="ps", total_steps=256, n_envs=2, rollout_len=64, hidden=(16, 16),
+        episode_minutes=60.0,
+    )  # fmt: skip
+    db = open_db(f"sqlite:///{tmp_path / 'log.sqlite'}")
+    try:
+        train_method(load_scenario(path), text, tiny, db, AdapterStore(tmp_path / "store"))
+    finally:
+        db.close()
+    result = invoke(
+        "watch", path, "--left", "fifo", "--right", "shared", "--store", tmp_path / "store",
+        "--minutes", "20", "--every", "5", "--frames", tmp_path / "f",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "f").glob("frame_*.png"))) == 4
