@@ -162,3 +162,15 @@ def test_heuristic_against_a_stored_learned_policy(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert len(list((tmp_path / "f").glob("frame_*.png"))) == 4
+
+
+def test_unreachable_display_exits_2_instead_of_an_invisible_window(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("WAYLAND_DISPLAY", "SDL_VIDEODRIVER")}
+    env.update(DISPLAY=":997", PYTHONPATH=str(ROOT))
+    proc = subprocess.run(
+        [sys.executable, "-m", "factory_twin.cli", "watch", str(SMT), "--policy", "fifo"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    ours = [line for line in proc.stderr.splitlines() if "--gif" in line]
+    assert len(ours) == 1 and ours[0].startswith("error: cannot open a window")

@@ -29,7 +29,7 @@ from factory_twin.errors import OptionError
 from factory_twin.viz.compare import frame_areas
 from factory_twin.viz.drivers import Driver, close_all
 from factory_twin.viz.layout import PaneLayout, layout, preferred_size
-from factory_twin.viz.options import WatchPlan
+from factory_twin.viz.options import HEADLESS_DRIVERS, WatchPlan
 from factory_twin.viz.overlay import draw_help, draw_notice
 from factory_twin.viz.pane import SAMPLE_MINUTES, PaneState, clock_text
 from factory_twin.viz.render import draw_frame
@@ -208,12 +208,19 @@ def run_window(
 ) -> None:
     """Open the interactive viewer and run it until the user quits (see module docstring).
     A display that cannot be opened is an OptionError (one line, exit 2), not a traceback."""
+    problem = None
     try:
         pygame.display.init()  # not pygame.init(): the viewer needs no audio device
+        if pygame.display.get_driver() in HEADLESS_DRIVERS:  # SDL fell back: nothing to see
+            problem = f"no display reachable, SDL chose {pygame.display.get_driver()!r}"
     except pygame.error as exc:
+        problem = str(exc)
+    if problem is not None:
+        pygame.display.quit()
         raise OptionError(
-            f"cannot open a window ({exc}); export instead with --gif FILE.gif or --frames FOLDER"
-        ) from None
+            f"cannot open a window ({problem}); export instead with --gif FILE.gif or "
+            "--frames FOLDER"
+        )
     pygame.font.init()
     try:
         snaps = [d.snapshot() for d in drivers]

@@ -16,7 +16,7 @@ from factory_twin.errors import OptionError, UnknownPolicyError
 from factory_twin.policy.registry import resolve
 
 SIDE_BY_SIDE = ("shared", "adapted")  # what `--side-by-side` compares
-_HEADLESS_DRIVERS = {"dummy", "offscreen"}
+HEADLESS_DRIVERS = {"dummy", "offscreen"}
 
 
 @dataclass(frozen=True)
@@ -127,8 +127,8 @@ def require_display() -> None:
     to an invisible driver and the viewer would run until killed."""
     forced = os.environ.get("SDL_VIDEODRIVER", "").lower()
     no_server = not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY")
-    if forced in _HEADLESS_DRIVERS or (sys.platform.startswith("linux") and no_server):
-        why = f"SDL_VIDEODRIVER={forced}" if forced in _HEADLESS_DRIVERS else "DISPLAY is not set"
+    if forced in HEADLESS_DRIVERS or (sys.platform.startswith("linux") and no_server):
+        why = f"SDL_VIDEODRIVER={forced}" if forced in HEADLESS_DRIVERS else "DISPLAY is not set"
         raise OptionError(
             f"no display to open a window on ({why}); export instead with --gif FILE.gif "
             "or --frames FOLDER"
