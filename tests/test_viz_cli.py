@@ -137,8 +137,8 @@ def test_side_by_side_export_with_two_heuristics(tmp_path: Path) -> None:
 
 def test_heuristic_against_a_stored_learned_policy(tmp_path: Path) -> None:
     from factory_twin.scenario import load_scenario
-    from factory_twin.store.adapters import AdapterStore
-    from factory_twin.store.db import open_db
+    from factory_twin.store.policies import PolicyStore
+    from factory_twin.store.runlog import open_db
     from factory_twin.train.mappo import TrainConfig
     from factory_twin.train.pipeline import train_method
 
@@ -153,7 +153,7 @@ def test_heuristic_against_a_stored_learned_policy(tmp_path: Path) -> None:
     )  # fmt: skip
     db = open_db(f"sqlite:///{tmp_path / 'log.sqlite'}")
     try:
-        train_method(load_scenario(path), text, tiny, db, AdapterStore(tmp_path / "store"))
+        train_method(load_scenario(path), text, tiny, db, PolicyStore(tmp_path / "store"))
     finally:
         db.close()
     result = invoke(

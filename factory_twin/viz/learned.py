@@ -30,7 +30,8 @@ from factory_twin.sim.snapshot import LineSnap, snapshot
 
 CAPTURE_MINUTES = 0.5  # a power of two, so multiples of it are exact in floating point
 AHEAD_MINUTES = 240.0  # how far the worker may run ahead of what is shown
-_DECISIONS_PER_LOCK = 16
+_DECISIONS_PER_LOCK = 8
+_JOIN_SECONDS = 5.0
 
 
 class StackedPolicy:
@@ -206,10 +207,13 @@ class LearnedDriver:
         return self._current
 
     def close(self) -> None:
-        """Stop the worker now (it finishes at most one small batch of decisions)."""
+        """Stop the worker and wait for it (at most one small batch of decisions): a thread
+        left inside torch while the interpreter exits would abort the process."""
         with self._cond:
             self._stop = True
             self._cond.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(timeout=_JOIN_SECONDS)
 
     @property
     def line(self):

@@ -78,6 +78,7 @@ ACCENT: Colour = (120, 200, 255)
 ARROW: Colour = (96, 108, 130)
 PART_DOT: Colour = (222, 228, 238)
 SPARK: Colour = (120, 200, 255)
+WARN: Colour = (245, 185, 70)  # notices: a pane still computing, station rows left out
 
 # --- fonts -----------------------------------------------------------------------------------
 FONT_FACES: tuple[str, ...] = ("dejavusans", "liberationsans", "arial", "helvetica")
