@@ -16,13 +16,16 @@ dict API.
 
 What other layers may use. Learning code (train/, the learned viewer driver) goes through
 this class only: `sizes`, `reset_arrays` / `step_arrays`, `acting_stations`, `now`,
-`last_seed`, `episode_counter`, `kpis()` (the episode's KPIs, for logging and evaluation)
-and `snapshot()` (a read-only picture of the line, for the viewer). `line`, the live
-simulator, stays public for tests and benchmarks that check the env against the simulator
-step by step; nothing in the package outside this module and `observation` reads it.
+`last_seed`, `episode_counter`, `kpis()` (the episode's KPIs, for logging and evaluation),
+`snapshot()` (a read-only picture of the line, for the viewer) and `call_every` (the
+viewer's captures at exact times between decisions). `line`, the live simulator, stays
+public for tests and benchmarks that check the env against the simulator step by step;
+nothing in the package outside this module and `observation` reads it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 from gymnasium import spaces
@@ -182,6 +185,12 @@ class LineEnv(ParallelEnv):
         Like `kpis()` it closes the time accounting at the current clock, which changes
         neither the trajectory nor what the policy observes."""
         return snapshot(self.line)
+
+    def call_every(self, period: float, first: float, fn: Callable[[], None]) -> None:
+        """Call `fn()` at simulated times `first`, `first + period`, ... of this episode while
+        `step_arrays` runs the line (see `Line.call_every`: the episode is unchanged). The
+        viewer takes its `snapshot()` there, so a learned run is shown at exact times."""
+        self.line.call_every(period, first, fn)
 
     # --- PettingZoo API --------------------------------------------------------------------
     def reset(self, seed: int | None = None, options: dict | None = None):

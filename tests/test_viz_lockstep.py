@@ -15,9 +15,11 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 from factory_twin.env import LineEnv  # noqa: E402
 from factory_twin.policy.acting import act  # noqa: E402
+from factory_twin.policy.heuristics import min_setup  # noqa: E402
 from factory_twin.policy.networks import Actor, ActorConfig  # noqa: E402
 from factory_twin.scenario import Scenario, parse_scenario  # noqa: E402
 from factory_twin.sim.kpi import collect  # noqa: E402
+from factory_twin.sim.line import Line  # noqa: E402
 from factory_twin.train.evaluate import evaluate_actor  # noqa: E402
 from factory_twin.viz.app import App, frames  # noqa: E402
 from factory_twin.viz.drivers import HeuristicDriver  # noqa: E402
@@ -108,7 +110,7 @@ def test_precomputed_run_is_the_evaluated_run() -> None:
     while not driver.done:
         driver.advance(25.0)
     assert driver.time == 180.0
-    got, (want,) = collect(driver.line), evaluate_actor(sc, actor, [2])
+    got, (want,) = driver.env.kpis(), evaluate_actor(sc, actor, [2])
     assert (got.good_parts, got.scrapped_parts) == (want.good_parts, want.scrapped_parts)
     assert got.good_parts > 0
     assert got.throughput == pytest.approx(want.throughput, rel=1e-12)
@@ -121,3 +123,14 @@ def test_close_stops_the_worker_at_once() -> None:
     driver.close()
     driver._thread.join(timeout=2.0)
     assert not driver._thread.is_alive()
+
+
+def test_call_every_fires_at_exact_times_and_leaves_the_run_alone() -> None:
+    sc = short_smt()
+    plain, watched = (Line(sc, 4, decider) for decider in (min_setup, min_setup))
+    times: list[float] = []
+    watched.call_every(0.5, 60.0, lambda: times.append(watched.now))
+    plain.run_to(300.0)
+    watched.run_to(300.0)
+    assert times == [60.0 + 0.5 * k for k in range(480)]
+    assert collect(plain) == collect(watched)

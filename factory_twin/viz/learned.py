@@ -7,9 +7,9 @@ and learning) and captures a snapshot every `grid` simulated minutes from inside
 simulation, so a capture shows the line exactly at that time even when no decision falls on
 it. The render loop only picks up finished captures.
 
-Captures come from a SimPy process that wakes at multiples of `grid`; it draws no random
-numbers and adds only its own events, so the run is the one evaluation would make (checked
-by the tests). Decisions are greedy as in evaluation, with every station's merged weights
+Captures come from `LineEnv.call_every`, which wakes at multiples of `grid`; it draws no
+random numbers and adds only its own events, so the run is the one evaluation would make
+(checked by the tests). Decisions are greedy as in evaluation, with every station's merged weights
 stacked into one batched matrix product (see `StackedPolicy`); the probabilities of a
 station's last decision ride along on its snapshot for the detail panel.
 """
@@ -26,7 +26,7 @@ import torch
 from factory_twin.env import LineEnv
 from factory_twin.policy.networks import MASK_VALUE, Actor
 from factory_twin.scenario import Scenario
-from factory_twin.sim.snapshot import LineSnap, snapshot
+from factory_twin.sim.snapshot import LineSnap
 
 CAPTURE_MINUTES = 0.5  # a power of two, so multiples of it are exact in floating point
 AHEAD_MINUTES = 240.0  # how far the worker may run ahead of what is shown
@@ -104,26 +104,19 @@ class LearnedDriver:
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._work, name=f"viz {self.label}", daemon=True)
         first = math.ceil(max(start, 0.0) / self.grid - 1e-9) * self.grid
-        self.env.line.env.process(self._ticker(first))
+        self.env.call_every(self.grid, first, self._tick)
 
     # --- worker side ---------------------------------------------------------------------
     def _capture(self) -> LineSnap:
-        snap = snapshot(self.env.line)
+        snap = self.env.snapshot()
         for st, probs in zip(snap.stations, self._probs, strict=True):
             st.action_probs = probs
         snap.extra = dict(self._extra)
         return snap
 
-    def _ticker(self, first: float):
-        """SimPy process: a capture at every multiple of `grid` from `first` on."""
-        sim = self.env.line.env
-        k = max(round(first / self.grid), math.ceil(sim.now / self.grid - 1e-9))
-        while True:
-            wait = k * self.grid - sim.now
-            if wait > 0:
-                yield sim.timeout(wait)
-            self._publish(self._capture())
-            k += 1
+    def _tick(self) -> None:
+        """Called from inside the simulation at every multiple of `grid` (see __init__)."""
+        self._publish(self._capture())
 
     def _publish(self, snap: LineSnap) -> None:
         with self._cond:
@@ -151,7 +144,7 @@ class LearnedDriver:
                     if self._sim_done:
                         break
                     self._decide_once()
-            if self.env.line.now > self._published:
+            if self.env.now > self._published:
                 self._publish(self._capture())  # the end of the horizon
         except BaseException as exc:  # handed to the render thread, which raises it
             self._error = exc
@@ -214,7 +207,3 @@ class LearnedDriver:
             self._cond.notify_all()
         if self._thread.is_alive():
             self._thread.join(timeout=_JOIN_SECONDS)
-
-    @property
-    def line(self):
-        return self.env.line
