@@ -42,11 +42,14 @@ def positive(option: str, value: float) -> float:
     return value
 
 
-def policy_name(option: str, name: str) -> str:
-    """A policy name the registry knows (the message lists the valid ones)."""
+def policy_name(name: str, option: str | None = None) -> str:
+    """A policy name the registry knows; otherwise its one-line error listing the valid names
+    (as `run` and `sweep` word it), prefixed with `option` where two options take names."""
     try:
         resolve(name)
     except UnknownPolicyError as exc:
+        if option is None:
+            raise
         raise OptionError(f"{option}: {exc}") from None
     return name
 
@@ -104,11 +107,11 @@ def watch_plan(
             "--side-by-side compares shared vs adapted; drop it to use --left/--right"
         )
     if left is not None and right is not None:
-        policies = (policy_name("--left", left), policy_name("--right", right))
+        policies = (policy_name(left, "--left"), policy_name(right, "--right"))
     elif side_by_side:
         policies = SIDE_BY_SIDE
     else:
-        policies = (policy_name("--policy", policy),)
+        policies = (policy_name(policy),)
     if seed < 0:
         raise OptionError(f"--seed: expected a whole number >= 0, got {seed}")
     return WatchPlan(
