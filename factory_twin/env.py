@@ -34,6 +34,7 @@ from pettingzoo import ParallelEnv
 from factory_twin.observation import Arrays, Observer, obs_dim
 from factory_twin.scenario import Scenario
 from factory_twin.sim import actions
+from factory_twin.sim.clock import call_every
 from factory_twin.sim.kpi import KPIs, collect
 from factory_twin.sim.line import Line
 from factory_twin.sim.snapshot import LineSnap, snapshot
@@ -188,9 +189,9 @@ class LineEnv(ParallelEnv):
 
     def call_every(self, period: float, first: float, fn: Callable[[], None]) -> None:
         """Call `fn()` at simulated times `first`, `first + period`, ... of this episode while
-        `step_arrays` runs the line (see `Line.call_every`: the episode is unchanged). The
-        viewer takes its `snapshot()` there, so a learned run is shown at exact times."""
-        self.line.call_every(period, first, fn)
+        `step_arrays` runs the line (see `sim.clock.call_every`: the episode is unchanged).
+        The viewer takes its `snapshot()` there, so a learned run is shown at exact times."""
+        call_every(self.line, period, first, fn)
 
     # --- PettingZoo API --------------------------------------------------------------------
     def reset(self, seed: int | None = None, options: dict | None = None):

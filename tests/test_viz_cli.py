@@ -139,7 +139,7 @@ def test_heuristic_against_a_stored_learned_policy(tmp_path: Path) -> None:
     from factory_twin.scenario import load_scenario
     from factory_twin.store.policies import PolicyStore
     from factory_twin.store.runlog import open_db
-    from factory_twin.train.mappo import TrainConfig
+    from factory_twin.train.config import TrainConfig
     from factory_twin.train.pipeline import train_method
 
     text = SMT.read_text(encoding="utf-8").replace("length: 4800", "length: 120")
@@ -153,7 +153,9 @@ def test_heuristic_against_a_stored_learned_policy(tmp_path: Path) -> None:
     )  # fmt: skip
     db = open_db(f"sqlite:///{tmp_path / 'log.sqlite'}")
     try:
-        train_method(load_scenario(path), text, tiny, db, PolicyStore(tmp_path / "store"))
+        sc = load_scenario(path)
+        scenario_id = db.ensure_scenario(sc.name, sc.content_hash(), text)
+        train_method(sc, scenario_id, tiny, db, PolicyStore(tmp_path / "store"))
     finally:
         db.close()
     result = invoke(

@@ -18,6 +18,7 @@ from factory_twin.policy.acting import act  # noqa: E402
 from factory_twin.policy.heuristics import min_setup  # noqa: E402
 from factory_twin.policy.networks import Actor, ActorConfig  # noqa: E402
 from factory_twin.scenario import Scenario, parse_scenario  # noqa: E402
+from factory_twin.sim.clock import call_every  # noqa: E402
 from factory_twin.sim.kpi import collect  # noqa: E402
 from factory_twin.sim.line import Line  # noqa: E402
 from factory_twin.train.evaluate import evaluate_actor  # noqa: E402
@@ -129,7 +130,7 @@ def test_call_every_fires_at_exact_times_and_leaves_the_run_alone() -> None:
     sc = short_smt()
     plain, watched = (Line(sc, 4, decider) for decider in (min_setup, min_setup))
     times: list[float] = []
-    watched.call_every(0.5, 60.0, lambda: times.append(watched.now))
+    call_every(watched, 0.5, 60.0, lambda: times.append(watched.now))
     plain.run_to(300.0)
     watched.run_to(300.0)
     assert times == [60.0 + 0.5 * k for k in range(480)]

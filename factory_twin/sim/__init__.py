@@ -10,7 +10,7 @@ Which of it the other layers may use, and why:
 - Heuristics (`policy.heuristics`) are deciders: they read the `StationSim` and `Machine`
   the simulator hands them at a decision and answer with an action code.
 - The environment (`env`, `observation`) is the one seam to learning: only it builds lines
-  without deciders and uses `Line.advance`, `Line.answer`, `Line.call_every`, the parked requests
+  without deciders and uses `Line.advance`, `Line.answer`, `clock.call_every`, the parked requests
   (`StationSim.pending`) and the change flags (`Line.buffers_changed`,
   `Line.machines_changed`). Learning code reaches the simulator through `env.LineEnv` alone
   (its `kpis()` and `snapshot()` wrap `kpi.collect` and `snapshot.snapshot`).

@@ -427,25 +427,6 @@ class Line:
         stays open; `kpi.collect` and `snapshot.snapshot` close it when they read."""
         self.env.run(until=min(time, self.end))
 
-    def call_every(self, period: float, first: float, fn: Callable[[], None]) -> None:
-        """Call `fn()` at `first`, `first + period`, ... while the clock runs (from now if
-        `first` has passed). A process of its own that draws no random numbers and wakes no
-        one, so the run is the same with or without it; times are `first + k * period`, exact
-        when both are multiples of a power of two. Used through the env by the viewer, to
-        picture a learned run at exact times between decisions."""
-        env = self.env
-
-        def ticker():
-            k = max(0, math.ceil((env.now - first) / period - 1e-9))
-            while True:
-                wait = first + k * period - env.now
-                if wait > 0:
-                    yield env.timeout(wait)
-                fn()
-                k += 1
-
-        env.process(ticker())
-
     def advance(self, until: float | None = None) -> bool:
         """Step the simulation until some station has a pending request or the horizon ends.
 
