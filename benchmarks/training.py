@@ -3,7 +3,8 @@ LoRASA ablations (adapter rank, adapter layers, switch point) on one line.
 
 Each (variant, training seed) is trained under the same step budget and evaluated greedily on
 held-out line seeds; tables give mean throughput over training seeds with a 95% confidence
-interval (Student t). Runs go to `--jobs` worker processes, one torch thread each.
+interval (Student t). Runs are jobs for factory_twin.execute: `--jobs` local worker processes
+(one torch thread each) or Ray tasks (`--ray ADDRESS`).
 
     python benchmarks/training.py methods scenarios/*.yaml --seeds 3 --jobs 2 --write
     python benchmarks/training.py ablation scenarios/engine.yaml --seeds 2 --jobs 2 --write
@@ -18,12 +19,11 @@ import platform
 import shlex
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 from common import markers, write_section
 from factory_twin.comparison import eval_seeds
+from factory_twin.execute import Job, make_executor
 from factory_twin.policy.registry import HEURISTICS
 from factory_twin.scenario import load_scenario
 from factory_twin.stats import mean_ci
@@ -84,7 +84,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--steps", type=int, default=TrainConfig.total_steps)
     p.add_argument("--seeds", type=int, default=3, help="training seeds per variant")
     p.add_argument("--eval-seeds", type=int, default=5)
-    p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--jobs", type=int, default=None, help="local workers (default: every core)")
+    p.add_argument("--ray", default=None, help="run the jobs as Ray tasks on this cluster")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--write", action="store_true")
     args = p.parse_args(argv)
@@ -97,19 +98,16 @@ def main(argv: list[str] | None = None) -> None:
         for label, _, ov in variants
         for s in range(args.seeds)
     ]
-    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-        futures = {
-            (sc, label, s): pool.submit(run_one, sc, ov, args.steps, s, args.eval_seeds, args.quick)
-            for sc, label, ov, s in tasks
-        }
-        results = {}
-        for key, fut in futures.items():
-            results[key] = th, _, secs = fut.result()
-            print(
-                f"{Path(key[0]).stem:10s} {key[1]:28s} seed {key[2]}: {mean_ci(th)} parts/h "
-                f"({secs:.0f} s)",
-                flush=True,
-            )
+    keys = [(sc, label, s) for sc, label, _, s in tasks]
+    jobs = [Job(run_one, (sc, ov, args.steps, s, args.eval_seeds, args.quick))
+            for sc, _, ov, s in tasks]  # fmt: skip
+
+    def arrived(i: int, result) -> None:
+        (sc, label, seed), (th, _, secs) = keys[i], result
+        print(f"{Path(sc).stem:10s} {label:28s} seed {seed}: {mean_ci(th)} parts/h "
+              f"({secs:.0f} s)", flush=True)  # fmt: skip
+
+    results = dict(zip(keys, make_executor(args.jobs, args.ray).map(jobs, arrived), strict=True))
     section = render(args, variants, results)
     print(section)
     if args.write:
