@@ -26,9 +26,6 @@ class Estimate:
     def contains(self, value: float) -> bool:
         return self.low <= value <= self.high
 
-    def overlaps(self, other: Estimate) -> bool:
-        return self.low <= other.high and other.low <= self.high
-
     def __str__(self) -> str:
         if math.isnan(self.half_width):
             return f"{self.mean:.4g}"
