@@ -456,6 +456,39 @@ def sweep(
     console.print(kpi_table(title, {f"{policy} (run {result.run_id})": result.kpis}))
 
 
+@app.command()
+@friendly
+def optimum(
+    file: ScenarioArg,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="also write every figure to this JSON file")
+    ] = None,
+    max_states: Annotated[
+        int | None,
+        typer.Option(min=1, help="refuse lines needing more states (default: the solver's)"),
+    ] = None,
+) -> None:
+    """Exact optimum of a small Markovian line, and the fixed policies held against it."""
+    from factory_twin.optimum.yardstick import optimum_report
+
+    sc, _ = _load(file)
+    rep = optimum_report(sc, str(file), max_states)  # None: the solver's own limit
+    table = Table(title=f"{sc.name}: exact long-run values ({rep.states} states)")
+    for col in ("policy", "good parts/h", "% of max", "team reward/h", "% of max", "note"):
+        table.add_column(col, justify="left" if col in ("policy", "note") else "right")
+    for v in [rep.best_reward, rep.best_throughput, *rep.policies]:
+        table.add_row(
+            v.name, f"{v.throughput:.2f}", f"{v.throughput_pct:.1f}", f"{v.reward:.2f}",
+            f"{v.reward_pct:.1f}", v.note,
+        )  # fmt: skip
+    console.print(table)
+    for sentence in rep.structure:
+        console.print(f"optimal policy, {sentence}")
+    console.print(f"states {rep.states}, policy iterations {rep.iterations}, {rep.seconds:.2f} s")
+    if json_out is not None:
+        json_out.write_text(json.dumps(rep.to_json(), indent=2), encoding="utf-8")
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

@@ -39,3 +39,12 @@ class UnknownPolicyError(FactoryTwinError):
 class OptionError(FactoryTwinError):
     """A command-line option is out of range, names something unknown, or names a path that
     cannot be used (e.g. an export target that cannot be written)."""
+
+
+class NotMarkovianError(ScenarioError):
+    """The exact optimum needs a line whose every duration is Markovian; names the first field
+    (in schema order) that is not."""
+
+
+class StateSpaceTooLargeError(FactoryTwinError):
+    """The exact optimum would need more states than the limit allows."""

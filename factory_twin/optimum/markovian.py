@@ -1,0 +1,125 @@
+"""Is a scenario in the Markovian subset the exact optimum can solve? If so, its numbers.
+
+The subset: exponential process times (per product), exponential or Erlang time to failure
+(counted in wear-age, as the simulator counts it), exponential repair, speed modes, a
+saturated, Poisson or CONWIP source, finite buffers, any number of parallel machines. Setups
+and preventive maintenance have fixed durations in today's schema, so a line that uses them is
+outside the subset. The first field that breaks the subset, in schema order, is reported.
+"""
+
+from __future__ import annotations
+
+from factory_twin.errors import NotMarkovianError
+from factory_twin.optimum.model import LineModel, ModeModel, StationModel
+from factory_twin.scenario import (
+    ConwipSource,
+    Distribution,
+    Erlang,
+    Exponential,
+    PoissonSource,
+    Scenario,
+    Station,
+)
+
+
+def markovian_model(scenario: Scenario, file: str = "<scenario>") -> LineModel:
+    """The line's rates; NotMarkovianError naming the first field outside the subset."""
+    source = scenario.source
+    stations = tuple(
+        _station(st, i, scenario.product_names, file) for i, st in enumerate(scenario.stations)
+    )
+    costs = scenario.costs
+    return LineModel(
+        products=tuple(scenario.product_names),
+        mix=tuple(p.mix for p in scenario.products),
+        source=source.kind,
+        arrival_rate=source.rate if isinstance(source, PoissonSource) else 0.0,
+        wip_limit=source.limit if isinstance(source, ConwipSource) else 0,
+        stations=stations,
+        wait_time=scenario.wait_time,
+        good_unit=costs.good_unit,
+        scrap_cost=costs.scrap,
+        wip_cost=costs.wip_per_minute,
+    )
+
+
+def _station(st: Station, i: int, products: list[str], file: str) -> StationModel:
+    where = f"stations.{i}"
+    if st.buffer is None:
+        raise NotMarkovianError(
+            file, f"{where}.buffer", "optimum needs a finite buffer (an integer), got null"
+        )
+    rates = tuple(1.0 / _exponential_mean(st, k, where, file) for k in products)
+    _no_setups(st, where, file)
+    phases, phase_rate, repair_rate = _failure(st, where, file)
+    if st.pm is not None:
+        raise NotMarkovianError(
+            file,
+            f"{where}.pm",
+            "optimum cannot solve preventive maintenance yet: PM durations are fixed in the "
+            "schema, outside the Markovian subset (remove pm to solve the line without it)",
+        )
+    modes = [ModeModel(1.0, 1.0, st.scrap_prob)]
+    fast = st.speed_modes.fast
+    if fast is not None:
+        modes.append(ModeModel(fast.time_factor, fast.wear_factor, fast.scrap_prob))
+    return StationModel(
+        name=st.name,
+        machines=st.machines,
+        capacity=st.buffer,
+        process_rate=rates,
+        modes=tuple(modes),
+        phases=phases,
+        phase_rate=phase_rate,
+        repair_rate=repair_rate,
+    )
+
+
+def _exponential_mean(st: Station, product: str, where: str, file: str) -> float:
+    spec = st.process_for(product)
+    path = f"{where}.process.{product}" if isinstance(st.process, dict) else f"{where}.process"
+    if not isinstance(spec, Exponential):
+        raise NotMarkovianError(
+            file, f"{path}.dist", f"optimum needs exponential process times, got {spec.dist}"
+        )
+    return spec.mean
+
+
+def _no_setups(st: Station, where: str, file: str) -> None:
+    if st.setup is None:
+        return
+    for key, t in st.setup.from_to.items():
+        if t > 0:
+            raise NotMarkovianError(
+                file,
+                f"{where}.setup.from_to.{key}",
+                f"optimum cannot solve setups yet: setup times are fixed in the schema, "
+                f"outside the Markovian subset (got {t:g} min)",
+            )
+
+
+def _failure(st: Station, where: str, file: str) -> tuple[int, float, float]:
+    """(Erlang phases, rate of each phase in wear minutes, repair rate)."""
+    fail = st.failure
+    if fail is None:
+        return 0, 0.0, 0.0
+    phases = _phases(fail.ttf, f"{where}.failure.ttf", file)
+    if not isinstance(fail.ttr, Exponential):
+        raise NotMarkovianError(
+            file,
+            f"{where}.failure.ttr.dist",
+            f"optimum needs an exponential time to repair, got {fail.ttr.dist}",
+        )
+    return phases, phases / fail.ttf.mean, 1.0 / fail.ttr.mean
+
+
+def _phases(ttf: Distribution, path: str, file: str) -> int:
+    if isinstance(ttf, Exponential):
+        return 1
+    if isinstance(ttf, Erlang):
+        return ttf.k
+    raise NotMarkovianError(
+        file,
+        f"{path}.dist",
+        f"optimum needs an exponential or Erlang time to failure, got {ttf.dist}",
+    )
