@@ -20,6 +20,7 @@ from factory_twin.optimum.policies import all_fast, all_normal, min_setup, named
 from factory_twin.optimum.solve import fixed, optimise
 from factory_twin.optimum.yardstick import optimum_report
 from factory_twin.policy import heuristics
+from factory_twin.scenario import load_scenario
 from factory_twin.sim import actions
 from factory_twin.sim.run import simulate
 
@@ -220,3 +221,21 @@ def test_cli_prints_and_writes_the_values(tmp_path):
     names = [p["name"] for p in data["policies"]]
     assert names[:2] == ["all-normal", "all-fast"] and data["states"] > 0
     assert "22.50" in result.stdout
+
+
+BENCHMARKS = sorted((ROOT / "scenarios" / "benchmarks").glob("*.yaml"))
+
+
+def test_there_are_at_least_three_benchmark_lines():
+    assert len(BENCHMARKS) >= 3
+
+
+@pytest.mark.parametrize("path", BENCHMARKS, ids=lambda p: p.name)
+def test_benchmark_optimum_beats_both_fixed_speeds_by_3pct(path):
+    sc = load_scenario(path)
+    assert 2 <= len(sc.stations) <= 4
+    rep = optimum_report(sc, str(path))
+    by_name = {v.name: v for v in rep.policies}
+    for name in ("all-normal", "all-fast"):
+        assert rep.best_reward.reward >= 1.03 * by_name[name].reward, name
+    assert path.read_text(encoding="utf-8").startswith("# ")  # the header says why
