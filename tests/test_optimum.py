@@ -15,12 +15,13 @@ from typer.testing import CliRunner
 from factory_twin.cli import app
 from factory_twin.errors import NotMarkovianError, StateSpaceTooLargeError
 from factory_twin.optimum.chain import build_chain
+from factory_twin.optimum.decider import ChainDecider
 from factory_twin.optimum.markovian import markovian_model
 from factory_twin.optimum.policies import all_fast, all_normal, min_setup, named_policies
 from factory_twin.optimum.solve import fixed, optimise
 from factory_twin.optimum.yardstick import optimum_report
 from factory_twin.policy import heuristics
-from factory_twin.scenario import load_scenario
+from factory_twin.scenario import Horizon, load_scenario
 from factory_twin.sim import actions
 from factory_twin.sim.run import simulate
 
@@ -239,3 +240,32 @@ def test_benchmark_optimum_beats_both_fixed_speeds_by_3pct(path):
     for name in ("all-normal", "all-fast"):
         assert rep.best_reward.reward >= 1.03 * by_name[name].reward, name
     assert path.read_text(encoding="utf-8").startswith("# ")  # the header says why
+
+
+@pytest.mark.parametrize("name", ["rush_orders.yaml", "room_downstream.yaml"])
+def test_the_optimal_policy_played_in_the_simulator_earns_the_solved_reward(name):
+    sc = load_scenario(ROOT / "scenarios" / "benchmarks" / name)
+    sc = sc.model_copy(update={"horizon": Horizon(warmup=200, length=2500)})  # kept quick
+    model = markovian_model(sc)
+    chain = build_chain(model)
+    best = optimise(chain)
+    c = sc.costs
+    rewards = []
+    for seed in SEEDS:
+        decider = ChainDecider(model, chain, best.bias)
+        k = simulate(sc, seed, decider)
+        rewards.append(
+            c.good_unit * k.throughput
+            - c.scrap * k.scrapped_parts / k.sim_minutes
+            - c.wip_per_minute * k.wip
+        )
+        assert decider.misses == 0  # every simulated decision was a state of the chain
+    xs = np.asarray(rewards)
+    half = stats.t.ppf(0.975, len(xs) - 1) * xs.std(ddof=1) / np.sqrt(len(xs))
+    assert abs(xs.mean() - best.gains[0]) <= half
+
+
+def test_the_decider_refuses_wear_phases_the_simulator_does_not_show():
+    model = markovian_model(load_scenario(ROOT / "scenarios" / "benchmarks" / "wear_cell.yaml"))
+    with pytest.raises(ValueError, match="Erlang"):
+        ChainDecider(model, build_chain(model), None)

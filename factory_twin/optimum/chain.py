@@ -41,6 +41,7 @@ from factory_twin.optimum.state import (
     FREE,
     Machine,
     State,
+    decide,
     empty_line,
     pending,
     settle,
@@ -173,18 +174,7 @@ class _Builder:
             self._add(s, a, i, 0.0, [0.0] * self.n_cols, self._decide(state, i, j, a))
 
     def _decide(self, state: State, i: int, j: int, a: int) -> list[tuple[float, State]]:
-        work = to_work(state)
-        buf, ms = work[i]
-        m = ms[j]
-        kind, k, fast = actions.decode(a, len(self.model.products))
-        if kind == "wait":
-            ms[j] = (FREE, -1, 0, m[3], 1, m[5])
-        elif kind == "process":
-            buf.remove(k)  # the oldest part of product k
-            ms[j] = (BUSY, k, int(fast), m[3], 0, k if self.track_last else -1)
-        else:
-            raise ValueError(f"action {a} is outside the Markovian model")
-        return settle(self.model, work, self.ordered)
+        return decide(self.model, state, i, j, a, self.ordered, self.track_last)
 
     def _tangible(self, s: int, state: State) -> None:
         model = self.model

@@ -20,6 +20,7 @@ not take a place, as in the simulator.
 from __future__ import annotations
 
 from factory_twin.optimum.model import LineModel
+from factory_twin.sim import actions
 
 FREE, BUSY, DOWN, BLOCKED = range(4)
 
@@ -62,6 +63,25 @@ def pending(model: LineModel, state: State) -> tuple[int, int] | None:
                 if m[0] == FREE and not m[4]:
                     return i, j
     return None
+
+
+def decide(
+    model: LineModel, state: State, i: int, j: int, action: int, ordered: bool, track_last: bool
+) -> list[tuple[float, State]]:
+    """Machine j of station i answers `action` (an action code): it takes the oldest part of
+    the product and starts it, or holds; then whatever follows at once (`settle`)."""
+    work = to_work(state)
+    buf, ms = work[i]
+    m = ms[j]
+    kind, k, fast = actions.decode(action, len(model.products))
+    if kind == "wait":
+        ms[j] = (FREE, -1, 0, m[3], 1, m[5])
+    elif kind == "process":
+        buf.remove(k)  # the oldest part of product k
+        ms[j] = (BUSY, k, int(fast), m[3], 0, k if track_last else -1)
+    else:
+        raise ValueError(f"action {action} is outside the Markovian model")
+    return settle(model, work, ordered)
 
 
 def settle(model: LineModel, work: Work, ordered: bool) -> list[tuple[float, State]]:
