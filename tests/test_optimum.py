@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from factory_twin.cli import app
 from factory_twin.errors import NotMarkovianError, StateSpaceTooLargeError
+from factory_twin.optimum import solve
 from factory_twin.optimum.chain import build_chain
 from factory_twin.optimum.decider import ChainDecider
 from factory_twin.optimum.markovian import markovian_model
@@ -269,3 +270,13 @@ def test_the_decider_refuses_wear_phases_the_simulator_does_not_show():
     model = markovian_model(load_scenario(ROOT / "scenarios" / "benchmarks" / "wear_cell.yaml"))
     with pytest.raises(ValueError, match="Erlang"):
         ChainDecider(model, build_chain(model), None)
+
+
+def test_the_iterative_solver_for_large_chains_agrees_with_the_direct_one(monkeypatch):
+    chain = build_chain(markovian_model(LINES["three-stations-parallel-failures"]))
+    direct = optimise(chain)
+    monkeypatch.setattr(solve, "DIRECT_LIMIT", 10)
+    iterative = optimise(chain)
+    assert chain.n_states > 10
+    np.testing.assert_allclose(iterative.gains, direct.gains, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(iterative.visits, direct.visits, rtol=1e-7, atol=1e-12)

@@ -50,7 +50,7 @@ from factory_twin.optimum.state import (
 )
 from factory_twin.sim import actions
 
-MAX_STATES = 300_000
+MAX_STATES = 50_000
 REWARDS = ("team", "good", "scrap")  # columns of Chain.rewards
 
 # policy(model, station, buffer, machine) -> action code: a fixed (stationary) policy

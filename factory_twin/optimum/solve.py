@@ -6,6 +6,11 @@ policy solves one sparse linear system, h(s) + g tau(s) - sum_s' P(s, s') h(s') 
 h(ref) = 0, whose transpose gives the visit rates of the states (visits per minute); the
 improvement step picks, in every decision state, the action with the largest
 r - g tau + P h. It ends in a few iterations with the exact optimal gain of the team reward.
+
+Small systems are factorised directly (sparse LU). The chains of production lines are
+product spaces whose LU fills in badly (30,000 states can need tens of millions of
+nonzeros), so above `DIRECT_LIMIT` states the systems are solved by GMRES with an incomplete
+LU preconditioner, to a relative residual of `RTOL`.
 """
 
 from __future__ import annotations
@@ -14,12 +19,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.linalg import splu
+from scipy.sparse.linalg import LinearOperator, gmres, spilu, splu
 
 from factory_twin.optimum.chain import Chain
 
 MAX_ITERATIONS = 200
 REF = 0  # the state whose relative value is pinned to 0
+DIRECT_LIMIT = 10_000  # states; above, iterative solves
+RTOL = 1e-12
 
 
 @dataclass
@@ -41,18 +48,49 @@ def evaluate(chain: Chain, choice: np.ndarray, objective: int = 0) -> Evaluation
     keep = np.ones(n)
     keep[REF] = 0.0
     A = A @ sp.diags(keep) + sp.csc_matrix((tau, (np.arange(n), np.full(n, REF))), shape=(n, n))
-    try:
-        lu = splu(A.tocsc())
-    except RuntimeError as exc:  # singular: the policy splits the line into separate classes
-        raise RuntimeError(f"the policy's chain is not unichain ({exc})") from None
+    solve = _direct(A.tocsc()) if n <= DIRECT_LIMIT else _iterative(A.tocsc())
     rewards = chain.rewards[choice]
     e_ref = np.zeros(n)
     e_ref[REF] = 1.0
-    visits = lu.solve(e_ref, trans="T")
-    x = lu.solve(rewards[:, objective])
+    visits = solve(e_ref, True)
+    x = solve(rewards[:, objective], False)
     bias = x.copy()
     bias[REF] = 0.0
     return Evaluation(choice, visits @ rewards, visits, bias)
+
+
+def _direct(A: sp.csc_matrix):
+    """solve(b, transposed) by sparse LU."""
+    try:
+        lu = splu(A)
+    except RuntimeError as exc:  # singular: the policy splits the line into separate classes
+        raise RuntimeError(f"the policy's chain is not unichain ({exc})") from None
+    return lambda b, transposed: lu.solve(b, trans="T" if transposed else "N")
+
+
+def _iterative(A: sp.csc_matrix):
+    """solve(b, transposed) by GMRES, preconditioned with an incomplete LU of A."""
+    ilu = spilu(A, drop_tol=1e-4, fill_factor=10)
+    n = A.shape[0]
+    pre = LinearOperator((n, n), ilu.solve)
+    pre_t = LinearOperator((n, n), lambda v: ilu.solve(v, trans="T"))
+    At = A.T.tocsc()
+
+    def solve(b: np.ndarray, transposed: bool) -> np.ndarray:
+        x, info = gmres(
+            At if transposed else A,
+            b,
+            M=pre_t if transposed else pre,
+            rtol=RTOL,
+            atol=0.0,
+            restart=50,
+            maxiter=400,
+        )
+        if info != 0:
+            raise RuntimeError(f"GMRES did not converge on {n} states (info {info})")
+        return x
+
+    return solve
 
 
 def fixed(chain: Chain) -> Evaluation:
