@@ -52,6 +52,7 @@ from factory_twin.sim import actions
 
 MAX_STATES = 50_000
 REWARDS = ("team", "good", "scrap")  # columns of Chain.rewards
+TANGIBLE = -2  # the action of a tangible state's single choice
 
 # policy(model, station, buffer, machine) -> action code: a fixed (stationary) policy
 Policy = Callable[[LineModel, int, tuple[int, ...], Machine], int]
@@ -62,7 +63,7 @@ class Chain:
     states: list[State]
     starts: np.ndarray  # first choice of each state (choices of one state are contiguous)
     choice_state: np.ndarray
-    choice_action: np.ndarray  # action code; -2 for the single choice of a tangible state
+    choice_action: np.ndarray  # action code; TANGIBLE for a tangible state
     choice_station: np.ndarray  # the deciding station; -1 for tangible states
     tau: np.ndarray
     rewards: np.ndarray  # [choices, len(REWARDS)]
@@ -71,9 +72,6 @@ class Chain:
     @property
     def n_states(self) -> int:
         return len(self.states)
-
-
-TANGIBLE = -2
 
 
 def build_chain(
@@ -203,46 +201,52 @@ class _Builder:
         clear every held flag: held machines decide again after anything happens."""
         model = self.model
         base = _clear_held(state)
-        last_station = len(state) - 1
         if model.source == "poisson" and len(state[0][0]) < model.stations[0].capacity:
             for k, q in enumerate(model.mix):
                 work = to_work(base)
                 work[0][0].append(k)
                 yield model.arrival_rate * q, 0, 0, work
         for i, (_, ms) in enumerate(base):
-            st = model.stations[i]
             for j, m in enumerate(ms):
                 if j > 0 and ms[j - 1] == m:
-                    continue  # the same event as the identical machine before it
+                    continue  # the same events as the identical machine before it
                 same = sum(x == m for x in ms)
-                status, k, mode, phase, _, last = m
-                if status == BUSY:
-                    spec = st.modes[mode]
-                    rate = same * st.process_rate[k] / spec.time_factor
-                    done = (FREE, -1, 0, phase, 0, last)
-                    if spec.scrap_prob > 0:
-                        yield rate * spec.scrap_prob, 0, 1, _replace(base, i, j, done)
-                    work = _replace(base, i, j, done)
-                    if i == last_station:
-                        yield rate * (1 - spec.scrap_prob), 1, 0, work
-                    else:
-                        nxt = work[i + 1][0]
-                        if len(nxt) < model.stations[i + 1].capacity:
-                            nxt.append(k)
-                        else:
-                            work[i][1][j] = (BLOCKED, k, 0, phase, 0, last)
-                        yield rate * (1 - spec.scrap_prob), 0, 0, work
-                    if st.phases:
-                        rate = same * st.phase_rate * spec.wear_factor
-                        worn = (
-                            (BUSY, k, mode, phase + 1, 0, last)
-                            if phase + 1 < st.phases
-                            else (DOWN, k, mode, 0, 0, last)
-                        )
-                        yield rate, 0, 0, _replace(base, i, j, worn)
-                elif status == DOWN:
-                    fixed = (BUSY, k, mode, 0, 0, last)
-                    yield same * st.repair_rate, 0, 0, _replace(base, i, j, fixed)
+                if m[0] == BUSY:
+                    yield from self._busy_events(base, i, j, same)
+                elif m[0] == DOWN:
+                    fixed = (BUSY, m[1], m[2], 0, 0, m[5])
+                    rate = same * model.stations[i].repair_rate
+                    yield rate, 0, 0, _replace(base, i, j, fixed)
+
+    def _busy_events(self, base: State, i: int, j: int, same: int):
+        """A working machine (one of `same` identical ones) finishes its part, which is
+        scrapped, leaves the line, moves on or blocks the machine; or it wears a phase."""
+        model = self.model
+        st = model.stations[i]
+        _, k, mode, phase, _, last = base[i][1][j]
+        spec = st.modes[mode]
+        rate = same * st.process_rate[k] / spec.time_factor
+        done = (FREE, -1, 0, phase, 0, last)
+        if spec.scrap_prob > 0:
+            yield rate * spec.scrap_prob, 0, 1, _replace(base, i, j, done)
+        work = _replace(base, i, j, done)
+        good_rate = rate * (1 - spec.scrap_prob)
+        if i == len(base) - 1:
+            yield good_rate, 1, 0, work
+        else:
+            nxt = work[i + 1][0]
+            if len(nxt) < model.stations[i + 1].capacity:
+                nxt.append(k)
+            else:
+                work[i][1][j] = (BLOCKED, k, 0, phase, 0, last)
+            yield good_rate, 0, 0, work
+        if st.phases:
+            worn = (
+                (BUSY, k, mode, phase + 1, 0, last)
+                if phase + 1 < st.phases
+                else (DOWN, k, mode, 0, 0, last)
+            )
+            yield same * st.phase_rate * spec.wear_factor, 0, 0, _replace(base, i, j, worn)
 
 
 def allowed(model: LineModel, i: int, buf: tuple[int, ...]) -> list[int]:

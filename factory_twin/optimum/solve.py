@@ -22,6 +22,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator, gmres, spilu, splu
 
 from factory_twin.optimum.chain import Chain
+from factory_twin.sim import actions
 
 MAX_ITERATIONS = 200
 REF = 0  # the state whose relative value is pinned to 0
@@ -124,5 +125,5 @@ def optimise(chain: Chain, objective: int = 0) -> Evaluation:
 def _initial(chain: Chain) -> np.ndarray:
     """Per state, its first choice that is not 'wait' (decision states always offer one)."""
     n_choices = len(chain.choice_state)
-    ok = chain.choice_action != 0
+    ok = chain.choice_action != actions.WAIT
     return np.minimum.reduceat(np.where(ok, np.arange(n_choices), n_choices), chain.starts)
