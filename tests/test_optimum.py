@@ -21,7 +21,7 @@ from factory_twin.optimum.markovian import markovian_model
 from factory_twin.optimum.policies import all_fast, all_normal, min_setup, named_policies
 from factory_twin.optimum.solve import fixed, optimise
 from factory_twin.optimum.yardstick import optimum_report
-from factory_twin.policy import heuristics
+from factory_twin.policy import heuristics, registry
 from factory_twin.scenario import Horizon, load_scenario
 from factory_twin.sim import actions
 from factory_twin.sim.run import simulate
@@ -154,7 +154,7 @@ def test_the_optimum_beats_both_fixed_speeds_where_speed_should_depend_on_the_st
 
 
 def test_named_policies_cover_every_heuristic():
-    assert set(named_policies(2)) >= set(heuristics.HEURISTICS)
+    assert set(named_policies(2)) >= set(registry.HEURISTICS)
 
 
 @pytest.mark.parametrize(
