@@ -471,7 +471,7 @@ def optimum(
     """Exact optimum of a small Markovian line, and the fixed policies held against it."""
     from factory_twin.optimum.yardstick import optimum_report
 
-    sc, _ = _load(file)
+    sc = load_scenario(file)
     rep = optimum_report(sc, str(file), max_states)  # None: the solver's own limit
     table = Table(title=f"{sc.name}: exact long-run values ({rep.states} states)")
     for col in ("policy", "good parts/h", "% of max", "team reward/h", "% of max", "note"):
