@@ -463,16 +463,12 @@ def optimum(
     json_out: Annotated[
         Path | None, typer.Option("--json", help="also write every figure to this JSON file")
     ] = None,
-    max_states: Annotated[
-        int | None,
-        typer.Option(min=1, help="refuse lines needing more states (default: the solver's)"),
-    ] = None,
 ) -> None:
     """Exact optimum of a small Markovian line, and the fixed policies held against it."""
     from factory_twin.optimum.yardstick import optimum_report
 
     sc = load_scenario(file)
-    rep = optimum_report(sc, str(file), max_states)  # None: the solver's own limit
+    rep = optimum_report(sc, str(file))
     table = Table(title=f"{sc.name}: exact long-run values ({rep.states} states)")
     for col in ("policy", "good parts/h", "% of max", "team reward/h", "% of max", "note"):
         table.add_column(col, justify="left" if col in ("policy", "note") else "right")
