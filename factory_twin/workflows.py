@@ -26,6 +26,7 @@ from factory_twin.sim.kpi import KPIs
 from factory_twin.store.connection import database_url
 from factory_twin.store.curves import add_updates
 from factory_twin.store.policies import PolicyStore
+from factory_twin.store.policy_sets import load_lorasa_set
 from factory_twin.store.runlog import Database, ending_status, open_db
 from factory_twin.train.config import TrainConfig
 
@@ -334,7 +335,8 @@ def what_if(
         "stored adapters": evaluate_actor(ws.scenario, before.actor, seeds),
         f"re-trained {station}": evaluate_actor(ws.scenario, after.actor, seeds),
     }
-    return WhatIf(station, results, ws.store.latest_version(ws.scenario.name, station))
+    published = load_lorasa_set(ws.store, ws.scenario.name).adapters[station].version
+    return WhatIf(station, results, published)
 
 
 def sweep(

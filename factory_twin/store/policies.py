@@ -5,12 +5,16 @@ Layout (names sanitised by :func:`safe_name`; originals kept in the JSON)::
 
     <root>/<scenario>/<station>/v<N>/adapter.safetensors + adapter.json
     <root>/<scenario>/_base/v<N>/base.safetensors       + base.json
+    <root>/<scenario>/_lorasa-set.json                  the published LoRASA policy
     <root>/<scenario>/_policies/<method>/v<N>/policy.safetensors + policy.json
 
-A version directory is assembled under a hidden temp name and then renamed to ``v<N>`` in
-one step, so a crash never leaves a half-written version, and two concurrent writers can
-never both get N: renaming onto an existing (non-empty) ``v<N>`` fails and the loser simply
-tries N+1. What goes into the files, and what loading checks, is ``store/weights.py``.
+A version directory is assembled under a hidden, locked temp name and then renamed to
+``v<N>`` in one step, so a crash never leaves a half-written version, and two concurrent
+writers can never both get N: renaming onto an existing (non-empty) ``v<N>`` fails and the
+loser simply tries N+1. Temp folders of writers that died are swept by the next write
+(``store/tmpdirs.py``). Versions are immutable; which base and adapter versions make up the
+LoRASA policy in use is the set file's business (``store/policy_sets.py``), not "the latest
+of each". What goes into the files, and what loading checks, is ``store/weights.py``.
 """
 
 from __future__ import annotations
@@ -19,9 +23,7 @@ import errno
 import hashlib
 import os
 import re
-import secrets
 import shutil
-import time
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,7 +34,9 @@ from typing import Any
 import torch
 
 from factory_twin.errors import StoreError
+from factory_twin.faults import crash_point
 from factory_twin.store.atomic import atomic_write_bytes, atomic_write_text, fsync_dir
+from factory_twin.store.tmpdirs import LockedDir, make_locked_dir, sweep_stale
 from factory_twin.store.weights import (
     check_field,
     check_rank_shapes,
@@ -68,8 +72,6 @@ BASE_JSON_KEYS = ("scenario", "base_hash", "scenario_hash", "sha256", "config", 
 POLICIES_DIR_NAME = "_policies"  # whole policies of the baselines (PS, PS+ID, NPS)
 POLICY_JSON_KEYS = ("scenario", "method", "scenario_hash", "sha256", "config", "created")
 
-_TMP_PREFIX = ".tmp-"
-_STALE_TMP_S = 24 * 3600
 _VERSION_RE = re.compile(r"v([1-9][0-9]*)")
 _UNSAFE_RE = re.compile(r"[^a-z0-9._-]+")
 _WINDOWS_RESERVED = frozenset(
@@ -251,43 +253,30 @@ class PolicyStore:
         data, text, digest = encode(tensors, record, parent, stem)
         tmp = self._make_tmp_dir(parent)
         try:
-            atomic_write_bytes(tmp / f"{stem}.safetensors", data)
-            atomic_write_text(tmp / f"{stem}.json", text)
-            fsync_dir(tmp)
-            version = self._publish(tmp, parent)
+            atomic_write_bytes(tmp.path / f"{stem}.safetensors", data)
+            atomic_write_text(tmp.path / f"{stem}.json", text)
+            fsync_dir(tmp.path)
+            crash_point("version-before-rename")
+            version = self._publish(tmp.path, parent)
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(tmp.path, ignore_errors=True)
             raise
+        finally:
+            tmp.release()
         return SavedVersion(version=version, dir=parent / f"v{version}", sha256=digest)
 
-    def _make_tmp_dir(self, parent: Path) -> Path:
-        """A fresh hidden dir beside the versions (mode 0o777 minus umask, unlike mkdtemp)."""
+    @staticmethod
+    def _make_tmp_dir(parent: Path) -> LockedDir:
+        """A fresh locked temp dir beside the versions, after sweeping those of dead writers."""
         try:
             parent.mkdir(parents=True, exist_ok=True)
-            self._sweep_stale(parent)
-            while True:
-                tmp = parent / f"{_TMP_PREFIX}{secrets.token_hex(8)}"
-                try:
-                    tmp.mkdir(mode=0o777)
-                    return tmp
-                except FileExistsError:
-                    continue
+            sweep_stale(parent)
+            return make_locked_dir(parent)
         except OSError as exc:
             raise StoreError(
                 f"{parent}: cannot create a version directory "
                 f"({exc.strerror or exc}); expected a writable store"
             ) from exc
-
-    @staticmethod
-    def _sweep_stale(parent: Path) -> None:
-        """Remove temp dirs left by writers that crashed more than a day ago."""
-        cutoff = time.time() - _STALE_TMP_S
-        for entry in parent.glob(f"{_TMP_PREFIX}*"):
-            try:
-                if entry.stat().st_mtime < cutoff:
-                    shutil.rmtree(entry, ignore_errors=True)
-            except OSError:
-                continue
 
     def _publish(self, tmp: Path, parent: Path) -> int:
         """Rename ``tmp`` to the next free ``v<N>``; a lost race just moves on to N+1."""

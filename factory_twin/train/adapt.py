@@ -2,7 +2,8 @@
 
 The shared base, the critic's starting point and every other station's adapter come from the
 store; gradients reaching other stations' adapter slices are zeroed, so (with Adam and no
-weight decay) their weights stay bit-identical. Only the edited station gets a new version.
+weight decay) their weights stay bit-identical. Only the edited station gets a new version,
+published as a new LoRASA set: the one it started from with that adapter replaced.
 """
 
 from __future__ import annotations
@@ -73,7 +74,9 @@ def adapt_station(
     )
     try:
         trainer.train(on_progress)
-        after = Trained("lorasa", trainer.actor, trainer.critic, run_id, before.config)
+        after = Trained(
+            "lorasa", trainer.actor, trainer.critic, run_id, before.config, before.lorasa_set
+        )
         save_trained(store, db, scenario, after, stations=[index])
     except BaseException as exc:
         db.finish_run(run_id, ending_status(exc))

@@ -2,8 +2,9 @@
 
 What is stored where (see store/policies.py for the layout):
 - LoRASA: the shared base (actor base + critic) under `_base/`, one adapter per station under
-  `<station>/`; loading rebuilds the policy from the latest base and each station's latest
-  adapter, refusing adapters trained on another base.
+  `<station>/`, and last the set file naming those versions (store/policy_sets.py), switched
+  in one atomic rename; loading rebuilds the policy from exactly the versions the set names,
+  so a crash mid-save leaves the previous policy in use, never a mix.
 - PS, PS+ID, NPS: the whole policy under `_policies/<method>/`.
 Every training run is a row in the log's `runs` table; every adapter version a row in
 `adapter_versions`.
@@ -13,16 +14,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from factory_twin.env import LineEnv
 from factory_twin.errors import StoreError
+from factory_twin.faults import crash_point
 from factory_twin.policy.networks import Actor, ActorConfig, Critic, base_hash
 from factory_twin.policy.registry import resolve
 from factory_twin.scenario import Scenario
 from factory_twin.store.curves import UpdatePoint, add_updates
-from factory_twin.store.policies import PolicyStore
+from factory_twin.store.policies import PolicyStore, SavedVersion
+from factory_twin.store.policy_sets import (
+    LorasaSet,
+    load_lorasa_set,
+    publish_lorasa_set,
+    set_path,
+)
 from factory_twin.store.runlog import Database, ending_status, episode_kpis
 from factory_twin.train.checkpoint import load_checkpoint, save_checkpoint
 from factory_twin.train.config import TrainConfig, config_from_dict
@@ -37,6 +45,7 @@ class Trained:
     critic: Critic
     run_id: int | None
     config: dict
+    lorasa_set: LorasaSet | None = None  # the stored set a LoRASA policy was loaded from
 
 
 def train_method(
@@ -143,29 +152,37 @@ def save_trained(
             **prefixed("actor", t.actor.base_state_dict()),
             **prefixed("critic", t.critic.state_dict()),
         }
-        store.save_base(
+        base = store.save_base(
             scenario.name,
             tensors,
             {"base_hash": bh, "scenario_hash": sh, "config": t.config, "run_id": t.run_id},
         )
+        crash_point("lorasa-after-base")
+        policy = LorasaSet(base, bh, {})
+    else:
+        policy = _set_adapted_from(t, bh)
     cfg = t.actor.config
     alpha = float(cfg.alpha if cfg.alpha is not None else cfg.rank)
+    meta = {
+        "rank": cfg.rank,
+        "alpha": alpha,
+        "base_hash": bh,
+        "scenario_hash": sh,
+        "run_id": t.run_id,
+        "kpis": kpis or {},
+        "adapter_layers": cfg.adapter_layers,
+    }
+    new: dict[str, SavedVersion] = {}
     for i, st in enumerate(scenario.stations):
-        if stations is not None and i not in stations:
-            continue
-        meta = {
-            "rank": cfg.rank,
-            "alpha": alpha,
-            "base_hash": bh,
-            "scenario_hash": sh,
-            "run_id": t.run_id,
-            "kpis": kpis or {},
-            "adapter_layers": cfg.adapter_layers,
-        }
-        saved = store.save_adapter(scenario.name, st.name, t.actor.export_adapter(i), meta)
+        if stations is None or i in stations:
+            exported = t.actor.export_adapter(i)
+            new[st.name] = store.save_adapter(scenario.name, st.name, exported, meta)
+    publish_lorasa_set(store, scenario.name, replace(policy, adapters={**policy.adapters, **new}),
+                       t.run_id)  # fmt: skip
+    for name, saved in new.items():
         db.add_adapter_version(
             scenario.name,
-            st.name,
+            name,
             saved.version,
             str(saved.dir / "adapter.safetensors"),
             saved.sha256,
@@ -174,6 +191,16 @@ def save_trained(
             alpha,
             run_id=t.run_id,
         )
+
+
+def _set_adapted_from(t: Trained, bh: str) -> LorasaSet:
+    """The set a re-trained policy started from: its base and the adapters it keeps."""
+    if t.lorasa_set is None or t.lorasa_set.base_hash != bh:
+        raise StoreError(
+            "re-trained adapters need the stored LoRASA set they started from, with the same "
+            "base policy (load it with load_trained)"
+        )
+    return t.lorasa_set
 
 
 def _check_fits(config: dict, scenario: Scenario, where: str) -> None:
@@ -217,18 +244,37 @@ def build_policy(config: dict) -> tuple[Actor, Critic]:
 
 
 def _load_lorasa(store: PolicyStore, scenario: Scenario) -> Trained:
-    tensors, meta = store.load_base(scenario.name)
+    """The policy of the published set: exactly the base and adapter versions it names."""
+    policy = load_lorasa_set(store, scenario.name)
+    tensors, meta = store.load_base(scenario.name, policy.base.version, policy.base_hash)
+    _check_version(policy.base, meta)
     config = meta["config"]
-    _check_fits(config, scenario, str(store.base_dir(scenario.name)))
+    _check_fits(config, scenario, str(policy.base.dir))
     actor, critic = build_policy(config)
     actor.load_base_state_dict(unprefixed("actor", tensors))
     critic.load_state_dict(unprefixed("critic", tensors))
     bh = base_hash(actor)
     if bh != meta["base_hash"]:
-        raise StoreError(f"{store.base_dir(scenario.name)}: base weights do not match base_hash")
+        raise StoreError(f"{policy.base.dir}: base weights do not match base_hash")
     for i, st in enumerate(scenario.stations):
-        ad, _ = store.load_adapter(
-            scenario.name, st.name, expected_base_hash=bh, expected_rank=actor.config.rank
+        saved = policy.adapters.get(st.name)
+        if saved is None:
+            raise StoreError(
+                f"{set_path(store, scenario.name)}: the LoRASA set has no adapter for station "
+                f"{st.name!r} (retrain with `factory-twin train --method lorasa`)"
+            )
+        ad, ad_meta = store.load_adapter(
+            scenario.name, st.name, saved.version, bh, expected_rank=actor.config.rank
         )
+        _check_version(saved, ad_meta)
         actor.load_adapter(i, ad)
-    return Trained("lorasa", actor, critic, meta.get("run_id"), config)
+    return Trained("lorasa", actor, critic, meta.get("run_id"), config, policy)
+
+
+def _check_version(saved: SavedVersion, meta: dict) -> None:
+    """The version on disk is the one the set recorded (same weights' sha256)."""
+    if meta["sha256"] != saved.sha256:
+        raise StoreError(
+            f"{saved.dir}: sha256 is {meta['sha256']}; expected {saved.sha256} from the "
+            "LoRASA set (version replaced or modified)"
+        )

@@ -1,0 +1,101 @@
+"""Temp folders that a writer fills before renaming them into place, and their clean-up.
+
+A writer that dies (kill -9, power cut) leaves its temp folder behind. To tell such a leftover
+from the folder of a writer that is still busy (another trainer on a slow disk), the writer
+holds an exclusive ``flock`` on its folder for as long as it works: the kernel drops the lock
+when the process dies, however it dies. The next writer sweeps every temp folder whose lock
+it can take. Where ``fcntl`` is missing (Windows) only folders older than a day are swept.
+
+Race-free both ways: the sweeper removes a folder while holding its lock, and a new writer
+checks, once it holds the lock, that its folder is still the one on disk (else it starts over).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import time
+from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["TMP_PREFIX", "LockedDir", "make_locked_dir", "sweep_stale"]
+
+TMP_PREFIX = ".tmp-"
+_UNLOCKABLE_STALE_S = 24 * 3600
+
+
+class LockedDir:
+    """A fresh hidden folder under ``parent``, locked until :meth:`release`."""
+
+    def __init__(self, path: Path, fd: int | None) -> None:
+        self.path, self._fd = path, fd
+
+    def release(self) -> None:
+        """Drop the lock (after the folder was renamed away or removed)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _try_lock(fd: int, block: bool) -> bool:
+    flags = fcntl.LOCK_EX | (0 if block else fcntl.LOCK_NB)
+    try:
+        fcntl.flock(fd, flags)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def make_locked_dir(parent: Path) -> LockedDir:
+    """Create and lock a new ``.tmp-<hex>`` folder (mode 0o777 minus umask); OSError passes."""
+    while True:
+        path = parent / f"{TMP_PREFIX}{secrets.token_hex(8)}"
+        try:
+            path.mkdir(mode=0o777)
+        except FileExistsError:
+            continue
+        if fcntl is None:  # pragma: no cover - Windows
+            return LockedDir(path, None)
+        fd = os.open(path, os.O_RDONLY)
+        _try_lock(fd, block=True)
+        try:
+            still_ours = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            still_ours = False
+        if still_ours:
+            return LockedDir(path, fd)
+        os.close(fd)  # a sweeper took it between mkdir and lock: start over
+
+
+def sweep_stale(parent: Path) -> list[Path]:
+    """Remove the temp folders in ``parent`` whose writer is gone; returns what was removed."""
+    removed = []
+    for entry in parent.glob(f"{TMP_PREFIX}*"):
+        try:
+            if _remove_if_abandoned(entry):
+                removed.append(entry)
+        except OSError:
+            continue  # vanished meanwhile or unreadable: not ours to judge
+    return removed
+
+
+def _remove_if_abandoned(entry: Path) -> bool:
+    """Remove ``entry`` unless a live writer holds its lock (the sweep keeps it meanwhile)."""
+    if fcntl is None:  # pragma: no cover - Windows
+        if entry.stat().st_mtime >= time.time() - _UNLOCKABLE_STALE_S:
+            return False
+        shutil.rmtree(entry, ignore_errors=True)
+        return True
+    fd = os.open(entry, os.O_RDONLY)
+    try:
+        if not _try_lock(fd, block=False):
+            return False
+        shutil.rmtree(entry, ignore_errors=True)
+        return True
+    finally:
+        os.close(fd)
