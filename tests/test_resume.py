@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 from helpers import register
 
+from factory_twin.errors import StoreError
+from factory_twin.faults import CRASH_ENV, CRASH_EXIT_CODE
 from factory_twin.store.runlog import open_db
-from factory_twin.train.checkpoint import META, WEIGHTS, load_checkpoint
+from factory_twin.train.checkpoint import META, WEIGHTS, current_checkpoint, load_checkpoint
 from factory_twin.train.config import config_from_dict
 from factory_twin.train.mappo import MAPPO
 
@@ -58,16 +60,16 @@ def test_sigkill_mid_training_then_resume(tmp_path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    meta = tmp_path / "ckpt" / "run-1" / META
+    run_dir = tmp_path / "ckpt" / "run-1"
     deadline = time.time() + 200
     while time.time() < deadline and proc.poll() is None:
-        if meta.exists() and json.loads(meta.read_text())["steps"] >= steps // 4:
+        if _checkpoint_steps(run_dir) >= steps // 4:
             break
         time.sleep(0.05)
     assert proc.poll() is None, proc.stderr.read().decode()  # still training: kill it now
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    killed_at = json.loads(meta.read_text())["steps"]
+    killed_at = _checkpoint_steps(run_dir)
     assert 0 < killed_at < steps
 
     db = open_db(f"sqlite:///{tmp_path / 'log.sqlite'}")
@@ -90,8 +92,65 @@ def test_sigkill_mid_training_then_resume(tmp_path):
     assert trainer.steps >= steps and trainer.phase == "adapters"
     leftovers = [p for p in tmp_path.rglob("*") if ".tmp" in p.name]
     assert leftovers == []
-    assert (tmp_path / "ckpt" / "run-1" / WEIGHTS).exists()
+    assert (current_checkpoint(run_dir) / WEIGHTS).exists()
+    assert [p.name for p in run_dir.iterdir() if p.is_dir()] == [current_checkpoint(run_dir).name]
     assert db.adapter_versions("kill-test")  # the resumed run stored its adapters
+
+
+def _checkpoint_steps(run_dir: Path) -> int:
+    """Steps of the committed checkpoint, 0 while none is (or while it is being replaced)."""
+    try:
+        return json.loads((current_checkpoint(run_dir) / META).read_text())["steps"]
+    except (OSError, ValueError, StoreError):
+        return 0
+
+
+CHILD = """
+import sys
+from factory_twin.scenario import parse_scenario_text
+from factory_twin.store.policies import PolicyStore
+from factory_twin.store.runlog import open_db
+from factory_twin.train.config import TrainConfig
+from factory_twin.train.pipeline import train_method
+text, tmp = sys.argv[1], sys.argv[2]
+sc = parse_scenario_text(text)
+db = open_db(f"sqlite:///{tmp}/log.sqlite")
+sid = db.ensure_scenario(sc.name, sc.content_hash(), "yaml")
+cfg = TrainConfig(method="ps", total_steps=1024, n_envs=2, rollout_len=64, hidden=(16, 16))
+train_method(sc, sid, cfg, db, PolicyStore(f"{tmp}/store"), checkpoints=Path(f"{tmp}/ckpt"),
+             checkpoint_every=1)
+""".replace("import sys", "import sys\nfrom pathlib import Path")
+
+
+@pytest.mark.timeout(300)
+def test_kill_between_writing_and_committing_a_checkpoint_then_resume(tmp_path):
+    from factory_twin.scenario import parse_scenario_text
+    from factory_twin.store.policies import PolicyStore
+    from factory_twin.train.pipeline import train_method
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, CRASH_ENV: "checkpoint-before-switch@3", "PYTHONPATH": str(root)}
+    args = [sys.executable, "-c", CHILD, SCENARIO, str(tmp_path)]
+    died = subprocess.run(args, env=env, capture_output=True, text=True, timeout=240)
+    assert died.returncode == CRASH_EXIT_CODE, died.stderr  # the third one written, not committed
+    run_dir = tmp_path / "ckpt" / "run-1"
+    assert sorted(p.name for p in run_dir.iterdir()) == ["CURRENT", "ckpt-2", "ckpt-3"]
+    sc = parse_scenario_text(SCENARIO)
+    db = open_db(f"sqlite:///{tmp_path / 'log.sqlite'}")
+    run = db.get_run(1)
+    trainer = MAPPO(sc, config_from_dict(run.config))
+    load_checkpoint(trainer, run_dir)
+    assert trainer.updates == 2 and trainer.steps == 256  # the previous, whole checkpoint
+
+    store = PolicyStore(tmp_path / "store")
+    cfg = config_from_dict(run.config)
+    train_method(sc, register(db, sc), cfg, db, store, checkpoints=tmp_path / "ckpt",
+                 checkpoint_every=1, resume=1)  # fmt: skip
+    assert db.get_run(1).status == "done"
+    load_checkpoint(trainer, run_dir)
+    assert trainer.steps >= 1024
+    committed = current_checkpoint(run_dir).name
+    assert sorted(p.name for p in run_dir.iterdir()) == ["CURRENT", committed]
 
 
 def _scenario(tmp: Path):
