@@ -132,3 +132,17 @@ def test_external_decisions_wait_for_answers():
     ln.answer(0, actions.process(0))
     assert ln.advance()
     assert ln.stations[0].stats.processed == 1
+
+
+def test_arrivals_lost_during_warm_up_are_not_counted():
+    """The warm-up changes what is counted, never the path: so the losses of a run measured
+    after a warm-up W are those of the whole path to W + L minus those of the path to W."""
+    station = {"name": "m", "buffer": 1, "process": exp(1.0)}
+
+    def lost(warmup: float, length: float) -> int:
+        sc = line([station], {"kind": "poisson", "rate": 3.0}, length, warmup=warmup)
+        return simulate(sc, 5, fifo).lost
+
+    in_warm_up, whole = lost(0.0, 50.0), lost(0.0, 150.0)
+    assert in_warm_up > 50  # a rate three times the capacity into one slot: visible losses
+    assert lost(50.0, 100.0) == whole - in_warm_up

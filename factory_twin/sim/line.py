@@ -292,7 +292,7 @@ class StationSim:
 @dataclass
 class LineTotals:
     released: int = 0
-    lost: int = 0  # Poisson arrivals that found the first buffer full
+    lost: int = 0  # Poisson arrivals that found the first buffer full, after warm-up
     good: int = 0
     scrapped: int = 0
     lead_times: list[float] = field(default_factory=list)  # good parts, after warm-up
@@ -376,7 +376,7 @@ class Line:
                 yield self.env.timeout(self._arrivals())
                 if first.has_room():
                     first.add(self._new_part())
-                else:
+                elif self.measuring:  # like every KPI, only the measured window counts
                     self.totals.lost += 1
         limit = src.limit if isinstance(src, ConwipSource) else math.inf
         while True:
