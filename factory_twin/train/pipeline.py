@@ -131,8 +131,9 @@ def save_trained(
     kpis: dict | None = None,
     stations: list[int] | None = None,
 ) -> None:
-    """Store a trained policy; for LoRASA the base once and one adapter per station
-    (`stations` limits which adapters get a new version, as `adapt` needs)."""
+    """Store a trained policy; for LoRASA the base once, one adapter per station, then the set
+    naming them (`stations` limits which adapters get a new version, as `adapt` needs: the new
+    set is the one the policy was loaded from with those adapters replaced)."""
     sh = scenario.content_hash()
     if t.method != "lorasa":
         tensors = {
@@ -177,8 +178,8 @@ def save_trained(
         if stations is None or i in stations:
             exported = t.actor.export_adapter(i)
             new[st.name] = store.save_adapter(scenario.name, st.name, exported, meta)
-    publish_lorasa_set(store, scenario.name, replace(policy, adapters={**policy.adapters, **new}),
-                       t.run_id)  # fmt: skip
+    published = replace(policy, adapters={**policy.adapters, **new})
+    publish_lorasa_set(store, scenario.name, published, t.run_id)
     for name, saved in new.items():
         db.add_adapter_version(
             scenario.name,
