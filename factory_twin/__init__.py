@@ -11,5 +11,6 @@ Layers, from the planner's file to the planner's screen:
 - `execute`: where jobs run (this process, a local pool, Ray);
 - `workflows`: what each command does; `comparison` the numbers a comparison finds;
   `report`, `compare_report`: rendering only;
-- `viz`: the pygame viewer; `cli`: parse, call a workflow, print.
+- `viz`: the pygame viewer; `cli`: parse, call a workflow, print;
+- `faults`: named crash points, so tests can kill a process between two steps of a write.
 """
