@@ -165,3 +165,22 @@ def test_sweep_removes_only_temp_folders_nobody_holds(tmp_path: Path) -> None:
     assert sweep_stale(tmp_path) == [dropped.path]
     assert held.path.is_dir() and not dropped.path.exists()
     held.release()
+
+
+def test_a_sweep_between_mkdir_and_lock_makes_the_writer_start_over(tmp_path, monkeypatch):
+    import factory_twin.store.tmpdirs as tmpdirs
+
+    real_open, swept = os.open, []
+
+    def open_after_a_sweep(path, flags, *args, **kwargs):
+        if not swept:  # the writer's first open: another writer sweeps just before it
+            swept.append(None)
+            swept.extend(sweep_stale(tmp_path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(tmpdirs.os, "open", open_after_a_sweep)
+    fresh = make_locked_dir(tmp_path)
+    monkeypatch.setattr(tmpdirs.os, "open", real_open)
+    assert len(swept) == 2 and swept[1] != fresh.path  # the first folder went, unlocked
+    assert fresh.path.is_dir() and sweep_stale(tmp_path) == []  # the second is held
+    fresh.release()

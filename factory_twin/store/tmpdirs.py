@@ -61,15 +61,22 @@ def make_locked_dir(parent: Path) -> LockedDir:
             continue
         if fcntl is None:  # pragma: no cover - Windows
             return LockedDir(path, None)
-        fd = os.open(path, os.O_RDONLY)
-        _try_lock(fd, block=True)
         try:
-            still_ours = os.path.samestat(os.fstat(fd), os.stat(path))
+            fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
-            still_ours = False
-        if still_ours:
+            continue  # a sweeper removed it between mkdir and open: start over
+        _try_lock(fd, block=True)
+        if _still_at(fd, path):
             return LockedDir(path, fd)
-        os.close(fd)  # a sweeper took it between mkdir and lock: start over
+        os.close(fd)  # a sweeper removed it between open and lock: start over
+
+
+def _still_at(fd: int, path: Path) -> bool:
+    """Whether ``path`` still names the folder open as ``fd`` (not removed or renamed)."""
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+        return False
 
 
 def sweep_stale(parent: Path) -> list[Path]:
@@ -93,8 +100,8 @@ def _remove_if_abandoned(entry: Path) -> bool:
         return True
     fd = os.open(entry, os.O_RDONLY)
     try:
-        if not _try_lock(fd, block=False):
-            return False
+        if not _try_lock(fd, block=False) or not _still_at(fd, entry):
+            return False  # a live writer holds it, or it was published meanwhile
         shutil.rmtree(entry, ignore_errors=True)
         return True
     finally:
