@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from helpers import exp, line, register
+from helpers import TINY_TRAIN, register, rushable_line
 
 from factory_twin.store.policies import PolicyStore
 from factory_twin.store.runlog import open_db
@@ -11,25 +11,14 @@ from factory_twin.train.config import TrainConfig
 from factory_twin.train.evaluate import evaluate_actor
 from factory_twin.train.pipeline import train_method
 
-TINY = dict(total_steps=1024, n_envs=2, rollout_len=64, hidden=(32, 32), episode_minutes=60.0)
-
-
-def _line():
-    fast = {"fast": {"time_factor": 0.7, "scrap_prob": 0.2}}
-    stations = [
-        {"name": "a", "buffer": 4, "process": exp(0.5), "speed_modes": fast},
-        {"name": "b", "buffer": 4, "process": exp(0.8), "speed_modes": fast},
-    ]
-    return line(stations, {"kind": "saturated"}, length=120, warmup=10)
-
 
 def _train(root, seed):
     db = open_db(f"sqlite:///{root / 'log.sqlite'}")
     store = PolicyStore(root / "store")
-    cfg = TrainConfig(method="lorasa", seed=seed, **TINY)
-    t = train_method(_line(), register(db, _line()), cfg, db, store)
+    cfg = TrainConfig(method="lorasa", seed=seed, **TINY_TRAIN)
+    t = train_method(rushable_line(), register(db, rushable_line()), cfg, db, store)
     adapters = {s: store.load_adapter("test-line", s)[0] for s in ("a", "b")}
-    kpis = [k.summary() for k in evaluate_actor(_line(), t.actor, [11, 12])]
+    kpis = [k.summary() for k in evaluate_actor(rushable_line(), t.actor, [11, 12])]
     return adapters, kpis, [e.kpis() for e in db.episodes(t.run_id)]
 
 

@@ -6,28 +6,17 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import exp, line
+from helpers import TINY_TRAIN, rushable_line
 
 from factory_twin.errors import UnknownPolicyError
 from factory_twin.execute import ExecutorError, InProcess, Job, LocalPool, RayTasks, make_executor
 from factory_twin.train.config import TrainConfig
 from factory_twin.train.jobs import evaluate_job, train_job
 
-TINY = dict(total_steps=1024, n_envs=2, rollout_len=64, hidden=(32, 32), episode_minutes=60.0)
-
-
-def _line():
-    fast = {"fast": {"time_factor": 0.7, "scrap_prob": 0.2}}
-    stations = [
-        {"name": "a", "buffer": 4, "process": exp(0.5), "speed_modes": fast},
-        {"name": "b", "buffer": 4, "process": exp(0.8), "speed_modes": fast},
-    ]
-    return line(stations, {"kind": "saturated"}, length=120, warmup=10)
-
 
 def _jobs() -> list[Job]:
-    sc = _line()
-    train = [Job(train_job, (sc, TrainConfig(method=m, seed=s, **TINY))) for m, s in
+    sc = rushable_line()
+    train = [Job(train_job, (sc, TrainConfig(method=m, seed=s, **TINY_TRAIN))) for m, s in
              [("lorasa", 0), ("ps", 1), ("nps", 2)]]  # fmt: skip
     evaluate = [Job(evaluate_job, (sc, "fifo", [s, s + 1])) for s in (5, 9)]
     return train + evaluate
@@ -93,9 +82,9 @@ def test_ray_gives_identical_results(reference) -> None:
 
 
 def test_a_failing_job_fails_the_map_with_its_error() -> None:
-    bad = [Job(evaluate_job, (_line(), "no-such-rule", [1]))]
+    bad = [Job(evaluate_job, (rushable_line(), "no-such-rule", [1]))]
     with pytest.raises(UnknownPolicyError, match="unknown heuristic 'no-such-rule'; expected one"):
-        LocalPool(2).map(bad + [Job(evaluate_job, (_line(), "fifo", [1]))])
+        LocalPool(2).map(bad + [Job(evaluate_job, (rushable_line(), "fifo", [1]))])
 
 
 def test_worker_count_is_checked() -> None:
