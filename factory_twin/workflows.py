@@ -149,7 +149,7 @@ class CompareSpec:
 
     methods: list[str]
     steps: int = TrainConfig.total_steps
-    train_seeds: int = 3  # per method: enough for an interval, and the main job fits 10 min
+    train_seeds: int = 3  # per method: the fewest that give a useful interval over seeds
     eval_seeds: int = 5  # held-out, shared by every policy (common random numbers)
     reuse: bool = False  # evaluate the stored policy of a method instead of training it
 
@@ -187,7 +187,8 @@ def compare(ws: Workspace, spec: CompareSpec, executor: Executor, track: Track) 
 
     def arrived(i: int, result) -> None:
         if i in pending:
-            runs[i] = _keep_training(ws, pending.pop(i), result, seeds)
+            runs[i] = _keep_training(ws, pending[i], result, seeds)
+            del pending[i]  # only once stored: a failure here leaves the run to be marked
         task.advance()
 
     try:
@@ -199,7 +200,14 @@ def compare(ws: Workspace, spec: CompareSpec, executor: Executor, track: Track) 
     return _comparison(ws, spec, plan, results, runs, stored)
 
 
-def _comparison(ws, spec, plan, results, runs, stored) -> Comparison:
+def _comparison(
+    ws: Workspace,
+    spec: CompareSpec,
+    plan: list[tuple[str, Job]],
+    results: list,
+    runs: dict[int, _Run],
+    stored: dict[str, Trained],
+) -> Comparison:
     """Assemble the comparison in plan order; log the best heuristic and reused policies."""
     seeds = eval_seeds(spec.eval_seeds)
     n_h = len(registry.HEURISTICS)
