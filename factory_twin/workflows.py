@@ -6,8 +6,8 @@ log once (its id travels with the workspace), the log and the policy store. It r
 driver: workers return results and never write - and returns results for the CLI to print.
 Progress goes to a `Track` the caller supplies (rich bars in the CLI, nothing in tests).
 
-Learning code is imported inside the workflows that need it, so simulation-only commands
-start without loading torch.
+Training and evaluation modules are imported inside the workflows that use them, so a
+command pays only for what it runs.
 """
 
 from __future__ import annotations
@@ -100,18 +100,15 @@ def simulate(
 
 
 def _evaluate_policy(ws: Workspace, name: str, seeds: list[int], task: Task) -> list[KPIs]:
-    if registry.resolve(name).kind == "heuristic":
-        from factory_twin.sim.run import simulate as simulate_line
-
-        sc, decider = registry.heuristic(name, ws.scenario)
-        out = []
-        for s in seeds:
-            out.append(simulate_line(sc, s, decider))
-            task.advance()
-        return out
-    from factory_twin.train.evaluate import evaluate_actor
+    from factory_twin.train.evaluate import evaluate_actor, evaluate_heuristic
     from factory_twin.train.pipeline import load_trained
 
+    if registry.resolve(name).kind == "heuristic":
+        out = []
+        for s in seeds:  # one seed at a time, so the bar moves
+            out += evaluate_heuristic(ws.scenario, name, [s])
+            task.advance()
+        return out
     out = evaluate_actor(ws.scenario, load_trained(ws.store, ws.scenario, name).actor, seeds)
     task.advance(len(seeds))
     return out
