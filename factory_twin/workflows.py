@@ -4,7 +4,7 @@ A workflow works on a `Workspace`: the scenario, loaded and validated once, regi
 log once (its id travels with the workspace), the log and the policy store. It runs the work
 (through the executor where there are many jobs), writes what must be kept - only here, in the
 driver: workers return results and never write - and returns results for the CLI to print.
-Progress goes to a `Track` the caller supplies (rich bars in the CLI, nothing in tests).
+Progress goes to a `Track` the caller supplies (the CLI draws rich bars).
 
 Training and evaluation modules are imported inside the workflows that use them, so a
 command pays only for what it runs.
@@ -46,19 +46,6 @@ class Task(Protocol):
 
 
 Track = Callable[[str, int], Task]  # (description, total) -> a task to report on
-
-
-class _Silent:
-    def advance(self, n: int = 1) -> None:
-        pass
-
-    def update(self, completed: int, info: str = "") -> None:
-        pass
-
-
-def silent(description: str, total: int) -> Task:
-    """A `Track` that reports nothing (tests, scripts)."""
-    return _Silent()
 
 
 @dataclass

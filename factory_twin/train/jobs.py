@@ -74,8 +74,8 @@ def train_job(scenario: Scenario, cfg: TrainConfig, eval_seeds: Sequence[int] = 
     trainer.on_episode = on_episode
     trainer.train(on_progress)
     result.config = full_config(trainer)
-    result.actor = _detached(trainer.actor.state_dict())
-    result.critic = _detached(trainer.critic.state_dict())
+    result.actor = trainer.actor.state_dict()  # detached already; the trainer ends here
+    result.critic = trainer.critic.state_dict()
     if eval_seeds:
         result.evaluation = evaluate_actor(scenario, trainer.actor, list(eval_seeds))
     return result
@@ -91,7 +91,3 @@ def evaluate_job(scenario: Scenario, policy: str | Actor, seeds: list[int]) -> l
     if isinstance(policy, str):
         return evaluate_heuristic(scenario, policy, seeds)
     return evaluate_actor(scenario, policy, seeds)
-
-
-def _detached(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in state.items()}
