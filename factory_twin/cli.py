@@ -22,7 +22,7 @@ from rich.table import Table
 from factory_twin.errors import FactoryTwinError
 from factory_twin.policy.registry import HEURISTICS, METHODS, label, names, resolve, training_method
 from factory_twin.scenario import json_schema, load_scenario
-from factory_twin.train.config import TrainConfig
+from factory_twin.train.config import LORASA_BASES, TrainConfig
 
 app = typer.Typer(
     help="Digital twin of production lines whose stations learn (MAPPO + LoRASA adapters).",
@@ -217,6 +217,9 @@ def train(
     switch: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="LoRASA: share of budget trained as PS")
     ] = TrainConfig.switch_fraction,
+    lorasa_base: Annotated[
+        str, typer.Option(help="LoRASA: shared policy the adapters start from: ps | ps-id")
+    ] = TrainConfig.lorasa_base,
     resume: Annotated[
         int | None, typer.Option(help="continue an interrupted run from its last checkpoint")
     ] = None,
@@ -235,9 +238,11 @@ def train(
     training_method(method)
     if layers not in ("all", "deeper"):
         raise typer.BadParameter(f"--layers must be 'all' or 'deeper', got {layers!r}")
+    if lorasa_base not in LORASA_BASES:
+        raise typer.BadParameter(f"--lorasa-base must be one of {', '.join(LORASA_BASES)}")
     cfg = TrainConfig(
         method=method, total_steps=steps, seed=seed, rank=rank, alpha=alpha,
-        adapter_layers=layers, switch_fraction=switch,
+        adapter_layers=layers, switch_fraction=switch, lorasa_base=lorasa_base,
     )  # fmt: skip
     ws = _workspace(file, db, store)
     with _progress() as progress:

@@ -204,9 +204,12 @@ def test_actor_parameter_counts_per_kind() -> None:
     assert deeper["adapter_per_agent"] == 8 * (256 + 256)
 
 
-@pytest.mark.parametrize("kind", ["shared", "shared-id", "separate", "lora"])
-def test_actor_masking_and_grouped_path(kind: str) -> None:
-    actor = _actor(kind)
+@pytest.mark.parametrize(
+    ("kind", "station_id"),
+    [("shared", False), ("shared-id", False), ("separate", False), ("lora", False), ("lora", True)],
+)
+def test_actor_masking_and_grouped_path(kind: str, station_id: bool) -> None:
+    actor = _actor(kind, station_id=station_id)
     for p in actor.adapter_parameters():
         torch.nn.init.normal_(p, std=0.1)
     rows = 5
@@ -227,6 +230,21 @@ def test_actor_masking_and_grouped_path(kind: str) -> None:
         sel = idx[perm] == i
         merged = mlp_logits(actor.merged_weights(i), flat_obs[sel], flat_mask[sel])
         torch.testing.assert_close(merged, logits[sel], atol=1e-5, rtol=1e-5)
+
+
+def test_lora_on_an_id_base_starts_as_the_ps_id_policy_and_adapts_per_station() -> None:
+    """LoRASA on the paper's baseline: a trained PS+ID actor is the base, zero adapters change
+    nothing, and a station's adapter changes only that station's logits."""
+    ps_id, lora = _actor("shared-id"), _actor("lora", station_id=True)
+    lora.load_base_state_dict(ps_id.state_dict())
+    obs, idx = torch.randn(12, OBS), torch.arange(N_AGENTS).repeat(12 // N_AGENTS + 1)[:12]
+    mask = torch.ones(12, ACTIONS, dtype=torch.bool)
+    torch.testing.assert_close(lora(obs, idx, mask), ps_id(obs, idx, mask))
+    with torch.no_grad():
+        for _, layer in lora._adapter_layers():
+            layer.lora_B[1].normal_(std=0.5)
+    changed = (lora(obs, idx, mask) - ps_id(obs, idx, mask)).abs().amax(dim=1) > 1e-4
+    assert changed.tolist() == (idx == 1).tolist()
 
 
 def test_actor_freeze_and_adapter_round_trip() -> None:

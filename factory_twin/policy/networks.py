@@ -69,6 +69,13 @@ class ActorConfig:
     rank: int = 8
     alpha: float | None = None  # None => rank, i.e. adapter scale 1
     adapter_layers: AdapterLayers = "all"
+    # the shared layers also see a one-hot station id (implied by "shared-id"); a "lora" actor
+    # with it is LoRASA on the paper's baseline, whose shared policy already knows the agent
+    station_id: bool = False
+
+    @property
+    def sees_id(self) -> bool:
+        return self.kind == "shared-id" or self.station_id
 
     def __post_init__(self) -> None:
         self.hidden = tuple(int(h) for h in self.hidden)
@@ -97,7 +104,7 @@ class Actor(nn.Module):
         super().__init__()
         self.config = config
         n = config.n_agents
-        in_dim = config.obs_dim + (n if config.kind == "shared-id" else 0)
+        in_dim = config.obs_dim + (n if config.sees_id else 0)
         dims = [in_dim, *config.hidden]
         n_hidden = len(config.hidden)
         layers: list[nn.Module] = []
@@ -136,7 +143,7 @@ class Actor(nn.Module):
         -> logits ``[B, n_actions]`` with forbidden actions at :data:`MASK_VALUE`."""
         n = self.config.n_agents
         x = obs
-        if self.config.kind == "shared-id":
+        if self.config.sees_id:
             x = torch.cat([obs, F.one_hot(agent_idx, n).to(obs.dtype)], dim=-1)
         # Build the row grouping once and reuse it in every layer.
         rows: Tensor | AgentGroups = (
@@ -151,7 +158,7 @@ class Actor(nn.Module):
         -> logits ``[n_agents, rows, n_actions]``."""
         n, rows, _ = obs.shape
         x = obs
-        if self.config.kind == "shared-id":
+        if self.config.sees_id:
             eye = torch.eye(n, dtype=obs.dtype, device=obs.device)
             x = torch.cat([obs, eye.unsqueeze(1).expand(n, rows, n)], dim=-1)
         for layer in self.layers[:-1]:
@@ -235,7 +242,7 @@ class Actor(nn.Module):
 
     def merged_weights(self, agent: int) -> list[tuple[Tensor, Tensor]]:
         """Plain ``(W[out, in], b[out])`` per layer reproducing station ``agent``'s policy on raw
-        observations (adapters merged in, a ``shared-id`` one-hot folded into the first bias).
+        observations (adapters merged in, a station id one-hot folded into the first bias).
         Used with :func:`mlp_logits` for cheap single-station inference."""
         if not 0 <= agent < self.config.n_agents:
             raise ValueError(f"agent must lie in [0, {self.config.n_agents}), got {agent}")
@@ -247,7 +254,7 @@ class Actor(nn.Module):
                 else:
                     w, b = layer.merged_weight(agent), layer.bias.detach().clone()
                 out.append((w, b))
-            if self.config.kind == "shared-id":
+            if self.config.sees_id:
                 w0, b0 = out[0]
                 obs_dim = self.config.obs_dim
                 out[0] = (w0[:, :obs_dim].contiguous(), b0 + w0[:, obs_dim + agent])

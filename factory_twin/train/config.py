@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+LORASA_BASES = ("ps", "ps-id")  # shared policies LoRASA's adapters can start from
+
 
 @dataclass
 class TrainConfig:
@@ -38,8 +40,15 @@ class TrainConfig:
     alpha: float | None = None
     adapter_layers: str = "all"  # all | deeper
     switch_fraction: float = 0.5  # LoRASA: share of the budget trained as plain PS first
+    # LoRASA: the shared policy its adapters start from, one of LORASA_BASES (the paper's
+    # shared baseline sees the agent id)
+    lorasa_base: str = "ps"
     seed: int = 0
     threads: int = 1
+
+    def __post_init__(self) -> None:
+        if self.lorasa_base not in LORASA_BASES:
+            raise ValueError(f"lorasa_base must be one of {LORASA_BASES}, got {self.lorasa_base!r}")
 
     def to_dict(self) -> dict:
         d = asdict(self)

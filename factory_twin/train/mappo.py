@@ -124,6 +124,7 @@ class MAPPO:
                 rank=cfg.rank,
                 alpha=cfg.alpha,
                 adapter_layers=cfg.adapter_layers,
+                station_id=cfg.method == "lorasa" and cfg.lorasa_base == "ps-id",
             )
         )
         self.critic = Critic(env.state_dim, env.n_agents, cfg.hidden)
