@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from factory_twin.viz.app import save_screenshot
+from factory_twin.viz.export import save_screenshot
 from factory_twin.viz.drivers import HeuristicDriver
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
