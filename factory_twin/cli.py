@@ -375,18 +375,18 @@ def watch(
     view: ViewOption = "kpis",
     store: StoreOption = Path("adapters_store"),
 ) -> None:
-    """Watch the line in a window (space pause, right arrow step, +/- speed, click a station,
-    h help, Esc quit), or export frames / a GIF without a display."""
+    """Watch the line in a window (space pause, PgUp/PgDn seek, +/- speed, g charts, click a
+    station, h help, Esc quit), or export frames / a GIF without a display."""
     from factory_twin.store.policies import PolicyStore
     from factory_twin.viz.options import require_display, watch_plan
     from factory_twin.workflows import viewer_driver
 
+    sc = load_scenario(file)
     plan = watch_plan(
         policy=policy, left=left, right=right, side_by_side=side_by_side, speed=speed,
         minutes=minutes, every=every, seed=seed, gif=gif, frames=frames, from_start=from_start,
-        view=view, select=select,
+        view=view, select=select, stations=[st.name for st in sc.stations],
     )  # fmt: skip
-    sc = load_scenario(file)
     if plan.window:
         require_display()
     viz_app = _viz()

@@ -1,8 +1,8 @@
 """What `watch` and `replay` do once their options are checked: exports or the window.
 
 Why here and not in the CLI: the command line only parses and prints; choosing the start
-time, resolving `--select` against the line's stations and sizing a replay's export are the
-viewer's business, and this keeps them testable without typer.
+time, checking a replay's `--select` against the recorded stations and sizing a replay's
+export are the viewer's business, and this keeps them testable without typer.
 """
 
 from __future__ import annotations
@@ -16,24 +16,18 @@ from factory_twin.viz.export import export, export_gif
 from factory_twin.viz.options import VIEWS, WatchPlan, station_index
 
 
-def selected_station(drivers: Sequence[Driver], name: str | None) -> int | None:
-    """`--select`'s station index in the drivers' line (one-line error if it has no such)."""
-    return station_index(name, [st.name for st in drivers[0].snapshot().stations])
-
-
 def show(drivers: Sequence[Driver], plan: WatchPlan) -> Iterator[str]:
     """Carry out a checked `watch` plan: exports, or the window; yields lines to print."""
-    selected = selected_station(drivers, plan.select)
     start = view_start(drivers, plan.from_start)
     if not plan.window:
         paths, gif = export(drivers, plan.minutes, plan.every, plan.frames, plan.gif,
-                            selected=selected, start=start, view=plan.view)  # fmt: skip
+                            selected=plan.select, start=start, view=plan.view)  # fmt: skip
         if plan.frames is not None:
             yield f"wrote {len(paths)} frames to {plan.frames}"
         if gif is not None:
             yield f"wrote {gif}"
     else:
-        run_window(drivers, plan.speed, start=start, selected=selected, view=plan.view)
+        run_window(drivers, plan.speed, start=start, selected=plan.select, view=plan.view)
 
 
 def replay(
@@ -45,7 +39,7 @@ def replay(
 ) -> Iterator[str]:
     """The recorded run in the window (seek with the keys), or as a GIF of 60 frames over
     the whole recording."""
-    selected = selected_station([driver], select)
+    selected = station_index(select, [st.name for st in driver.snapshot().stations])
     if gif is None:
         run_window([driver], speed, selected=selected, view=view)
         return

@@ -33,7 +33,7 @@ class WatchPlan:
     frames: Path | None
     from_start: bool
     view: str = VIEWS[0]
-    select: str | None = None  # a station name, checked against the scenario by `station_index`
+    select: int | None = None  # index of the `--select`ed station
 
     @property
     def window(self) -> bool:
@@ -121,8 +121,10 @@ def watch_plan(
     from_start: bool,
     view: str = VIEWS[0],
     select: str | None = None,
+    stations: Sequence[str] = (),
 ) -> WatchPlan:
-    """Check every `watch` option; raise OptionError naming the first bad one."""
+    """Check every `watch` option; raise OptionError naming the first bad one. `select` must
+    be one of the line's `stations`."""
     if (left is None) != (right is None):
         raise OptionError("--left/--right: give both (one policy per pane) or neither")
     if left is not None and side_by_side:
@@ -146,7 +148,7 @@ def watch_plan(
         frames=None if frames is None else writable_dir("--frames", frames),
         from_start=from_start,
         view=view_name(view),
-        select=select,
+        select=station_index(select, stations),
     )
 
 

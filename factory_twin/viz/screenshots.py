@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from factory_twin.viz.export import save_screenshot
 from factory_twin.viz.drivers import HeuristicDriver
+from factory_twin.viz.export import save_screenshot
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 # (scenario, station to show in the detail panel): each line's interesting station
