@@ -79,7 +79,8 @@ def known_run() -> list[LineSnap]:
 
 def chart_areas(surface: pygame.Surface, panes: list[PaneState]):
     lays = draw_frame(surface, panes, view="charts")
-    return [charts_layout(content(lay.kpi)) for lay in lays]
+    pairs = zip(lays, panes, strict=True)
+    return [charts_layout(content(lay.kpi), len(p.snap.stations)) for lay, p in pairs]
 
 
 def near(surface: pygame.Surface, x: int, y: int, colour: tuple[int, int, int]) -> bool:
@@ -173,7 +174,7 @@ def test_gantt_of_a_real_run_ends_in_each_stations_current_state() -> None:
     app.view = "charts"
     app.seek(900.0)
     app.draw()
-    ((_, _, gantt),) = [charts_layout(content(lay.kpi)) for lay in app.layouts]
+    ((_, _, gantt),) = [charts_layout(content(lay.kpi), 5) for lay in app.layouts]
     _, rows = gantt_rows(gantt, len(app.panes[0].snap.stations))
     axes = shared_axes(app.panes)
     assert axes.t1 == pytest.approx(900.0) and axes.t0 == pytest.approx(900.0 - 480.0)
@@ -194,7 +195,7 @@ def test_key_g_switches_between_kpis_and_charts() -> None:
     assert app.view == "charts"
     app.draw()
     assert pygame.image.tobytes(app.surface, "RGB") != kpis
-    (_, _, gantt) = charts_layout(content(app.layouts[0].kpi))
+    (_, _, gantt) = charts_layout(content(app.layouts[0].kpi), 3)
     _, rows = gantt_rows(gantt, 3)
     assert tuple(app.surface.get_at((time_x(rows[1], 0, 240, 130), rows[1].centery)))[:3] == DOWN
 

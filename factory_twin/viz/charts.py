@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import pygame
 
 from factory_twin.viz import theme
+from factory_twin.viz.gantt import ROW_H_MAX as GANTT_ROW_MAX
 from factory_twin.viz.gantt import draw_gantt, time_x
 from factory_twin.viz.pane import ROLLING_MINUTES, PaneState, clock_text
 from factory_twin.viz.text import cache
@@ -26,7 +27,8 @@ from factory_twin.viz.widgets import panel
 Series = Sequence[tuple[float, float]]
 OTHER_SERIES: theme.Colour = theme.mix(theme.BAR_BG, theme.TEXT_DIM, 0.6)
 _AXIS_W = 34  # room for the value labels left of a chart
-_CHART_H = 70
+_CHART_H_MAX = 220
+_CAPTION_H = 22  # the Gantt strip's caption
 
 
 @dataclass(frozen=True)
@@ -122,19 +124,23 @@ def draw_chart(
     return plot
 
 
-def charts_layout(area: pygame.Rect) -> tuple[pygame.Rect, pygame.Rect, pygame.Rect]:
-    """(throughput chart, WIP chart, Gantt strip) inside the panel's content `area`: the
-    charts side by side on top when the panel is wide, stacked when narrow; the strip below."""
-    chart_h = min(_CHART_H, max(area.height // 4, 44))
+def charts_layout(area: pygame.Rect, n_stations: int) -> tuple[pygame.Rect, ...]:
+    """(throughput chart, WIP chart, Gantt strip) inside the panel's content `area`: the strip
+    at the bottom, as tall as its rows need (up to half the area), the charts above it with
+    the rest, side by side when the panel is wide, stacked when narrow."""
+    gantt_h = min(n_stations * (GANTT_ROW_MAX + 1), max(area.height // 2, 3 * n_stations))
+    gantt = pygame.Rect(area.x, area.bottom - gantt_h, area.width, gantt_h)
+    room = gantt.top - _CAPTION_H - area.y
     if area.width >= 520:
         half = (area.width - 12) // 2
+        chart_h = min(max(room, 44), _CHART_H_MAX)
         thr = pygame.Rect(area.x, area.y, half, chart_h)
         wip = pygame.Rect(area.right - half, area.y, half, chart_h)
     else:
+        chart_h = min(max((room - 4) // 2, 44), _CHART_H_MAX)
         thr = pygame.Rect(area.x, area.y, area.width, chart_h)
         wip = pygame.Rect(area.x, thr.bottom + 4, area.width, chart_h)
-    top = wip.bottom + 22
-    return thr, wip, pygame.Rect(area.x, top, area.width, max(area.bottom - top, 8))
+    return thr, wip, gantt
 
 
 def draw_charts(
@@ -148,7 +154,7 @@ def draw_charts(
     """The charts view in `rect`. Returns (throughput plot, WIP plot, Gantt area)."""
     hours = (axes.t1 - axes.t0) / 60.0
     area = panel(surface, rect, f"Over time  ·  last {hours:.1f} h of simulated time")
-    thr, wip, gantt = charts_layout(area)
+    thr, wip, gantt = charts_layout(area, len(pane.snap.stations))
     thr_plot = draw_chart(surface, thr, f"throughput, rolling {ROLLING_MINUTES:.0f} min (good/h)",
                           axes, axes.throughput_max, pane.history,
                           [o.history for o in others])  # fmt: skip

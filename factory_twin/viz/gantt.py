@@ -16,7 +16,7 @@ from factory_twin.viz import theme
 from factory_twin.viz.text import cache
 from factory_twin.viz.timeline import Run, spans
 
-_ROW_H_MAX = 18
+ROW_H_MAX = 18
 _ROW_GAP = 1
 LABEL_W_MAX = 96
 
@@ -33,7 +33,7 @@ def gantt_rows(rect: pygame.Rect, n: int) -> tuple[pygame.Rect, list[pygame.Rect
     n = max(n, 1)
     label_w = min(LABEL_W_MAX, rect.width // 4)
     strip = pygame.Rect(rect.x + label_w, rect.y, rect.width - label_w, rect.height)
-    row_h = max(min(_ROW_H_MAX, rect.height // n - _ROW_GAP), 1)
+    row_h = max(min(ROW_H_MAX, rect.height // n - _ROW_GAP), 1)
     pitch = row_h + (_ROW_GAP if rect.height // n > row_h else 0)
     rows = [pygame.Rect(strip.x, rect.y + i * pitch, strip.width, row_h) for i in range(n)]
     return strip, rows
