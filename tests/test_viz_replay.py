@@ -170,3 +170,40 @@ def test_replay_driver_rewinds_within_the_recording() -> None:
     assert replay.rewind(-5.0).time == 0.0
     assert replay.rewind(KEY_MINUTES + 3).time == KEY_MINUTES + 3
     assert replay.rewind(1e9).time == 130.0 and replay.done
+
+
+def test_a_learned_run_replays_with_its_action_probabilities() -> None:
+    import torch
+
+    from factory_twin.env import LineEnv
+    from factory_twin.policy.networks import Actor, ActorConfig
+    from factory_twin.viz.learned import LearnedDriver
+
+    sc = load_scenario(SMT)
+    n, d, a = LineEnv.sizes(sc)
+    torch.manual_seed(0)
+    actor = Actor(ActorConfig(d, a, n, (16,), kind="shared"))
+    recorder = LearnedDriver(sc, actor, seed=2)
+    try:
+        rows = round_trip(record_run(recorder, until=90.0))
+    finally:
+        recorder.close()
+    live = LearnedDriver(sc, actor, seed=2)
+    try:
+        recording = Recording.from_rows(rows)
+        for t in (30.0, 60.0, 90.0):  # slow fields are fresh at multiples of SLOW_MINUTES
+            want, got = live.advance_to(t), recording.at(t)
+            assert slots(got) == slots(want), t
+            assert any(st.action_probs for st in want.stations)
+            for g, w in zip(got.stations, want.stations, strict=True):
+                if w.action_probs is None:  # the station has not decided yet
+                    assert g.action_probs is None
+                else:
+                    assert len(w.action_probs) == a
+                    assert g.action_probs == pytest.approx(w.action_probs, abs=6e-4)
+        between = recording.at(65.0)  # between slow steps: the probabilities of minute 60
+        assert [st.action_probs for st in between.stations] == [
+            st.action_probs for st in recording.at(60.0).stations
+        ]
+    finally:
+        live.close()
