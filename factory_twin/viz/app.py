@@ -167,7 +167,7 @@ class App:
                 self.show_help = not self.show_help
             elif key == pygame.K_SPACE:
                 self.paused = not self.paused
-            elif key in (pygame.K_g,):
+            elif key == pygame.K_g:
                 self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
             elif key in _PLUS_KEYS or getattr(event, "unicode", "") == "+":
                 self.set_speed(self.minutes_per_second * 2)
