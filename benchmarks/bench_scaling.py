@@ -3,9 +3,9 @@
 Why: planners model long lines, and training steps every station, so the cost of a simulated
 part should grow linearly with the number of stations a part passes (constant cost per
 station visit). This script builds serial lines of 4, 8, 16 and 32 stations programmatically
-from a fixed cycle of station kinds like the shipped ones (fast single machines, a two-machine
-station with changeovers and wear-out breakdowns + PM, a deterministic station, a station with
-random breakdowns), measures in the same run
+(`factory_twin.scenario.synthetic`) from a fixed cycle of station kinds like the shipped ones
+(fast single machines, a two-machine station with changeovers and wear-out breakdowns + PM, a
+deterministic station, a station with random breakdowns), measures in the same run
 
 * the raw simulator (min-setup): good parts per second;
 * the environment (`step_arrays`, min-setup choices as in bench_env): decisions per second;
@@ -38,51 +38,13 @@ from common import (
 )
 from factory_twin.env import LineEnv
 from factory_twin.policy.heuristics import min_setup
-from factory_twin.scenario import Scenario, parse_scenario
+from factory_twin.scenario import Scenario
+from factory_twin.scenario.synthetic import WARMUP, serial_line
 from factory_twin.sim.line import Line
 
 NAME = "bench_scaling"
 LINEAR_BELOW = 1.2  # log-log exponent of µs per part: 1 is linear, 2 quadratic
 SIZES = (4, 8, 16, 32)
-WARMUP = 480.0
-
-
-def station(i: int) -> dict:
-    """Station i of a synthetic line: a fixed cycle of four kinds (no scrap, so every part
-    that enters eventually leaves good and parts/s measure the whole line)."""
-    kind = i % 4
-    st: dict = {"name": f"s{i + 1:02d}", "buffer": 6 + 2 * (kind == 1)}
-    if kind == 0:  # fast single machine that can be pushed
-        st["process"] = {"dist": "lognormal", "mean": 0.8, "cv": 0.2}
-        st["speed_modes"] = {"fast": {"time_factor": 0.7, "scrap_prob": 0.2}}
-    elif kind == 1:  # two machines, changeovers, wear-out breakdowns, PM (the bottleneck)
-        st["machines"] = 2
-        st["process"] = {
-            "a": {"dist": "lognormal", "mean": 1.6, "cv": 0.3},
-            "b": {"dist": "lognormal", "mean": 1.5, "cv": 0.3},
-        }
-        st["setup"] = {"from_to": {"a->b": 3.0, "b->a": 4.0}}
-        st["failure"] = {"ttf": {"dist": "weibull", "shape": 2.0, "scale": 400},
-                         "ttr": {"dist": "exponential", "mean": 10}}  # fmt: skip
-        st["pm"] = {"duration": 5}
-    elif kind == 2:  # deterministic
-        st["process"] = {"dist": "deterministic", "value": 0.7}
-    else:  # random breakdowns
-        st["process"] = {"dist": "gamma", "mean": 0.75, "cv": 0.3}
-        st["failure"] = {"ttf": {"dist": "exponential", "mean": 600},
-                         "ttr": {"dist": "exponential", "mean": 8}}  # fmt: skip
-    return st
-
-
-def serial_line(n: int, length: float) -> Scenario:
-    doc = {
-        "name": f"serial-{n}",
-        "horizon": {"warmup": WARMUP, "length": length},
-        "products": [{"name": "a", "mix": 0.6}, {"name": "b", "mix": 0.4}],
-        "source": {"kind": "saturated"},
-        "stations": [station(i) for i in range(n)],
-    }
-    return parse_scenario(doc, "bench_scaling")
 
 
 def run_sim(sc: Scenario, seed: int) -> dict:

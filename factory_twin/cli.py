@@ -48,6 +48,8 @@ StoreOption = Annotated[
     typer.Option("--store", help="folder of stored policies", envvar="FACTORY_TWIN_STORE"),
 ]
 ScenarioArg = Annotated[Path, typer.Argument(help="scenario YAML file")]
+SelectOption = Annotated[str | None, typer.Option(help="station to highlight and detail")]
+ViewOption = Annotated[str, typer.Option(help="lower left panel: kpis | charts (key g)")]
 StepsOption = Annotated[
     int, typer.Option("--steps", min=1_000, help="training budget in environment steps")
 ]
@@ -166,7 +168,7 @@ def run(
     db: DbOption = None,
     store: StoreOption = Path("adapters_store"),
     record: Annotated[
-        bool, typer.Option(help="store snapshots of the first replication for `replay`")
+        bool, typer.Option(help="record the first replication's whole horizon for `replay`")
     ] = False,
 ) -> None:
     """Simulate the scenario's horizon under a policy; log and print KPIs with 95% CIs."""
@@ -345,7 +347,7 @@ def adapt(
 
 def _viz():
     try:
-        from factory_twin.viz import app as viz_app
+        from factory_twin.viz import commands as viz_app
     except ImportError as exc:
         raise FactoryTwinError(
             f"the viewer needs pygame-ce and pillow ({exc}); install with: pip install -e '.[viz]'"
@@ -374,19 +376,22 @@ def watch(
     from_start: Annotated[
         bool, typer.Option("--from-start", help="show the warm-up too (default: start after it)")
     ] = False,
+    select: SelectOption = None,
+    view: ViewOption = "kpis",
     store: StoreOption = Path("adapters_store"),
 ) -> None:
-    """Watch the line in a window (space pause, right arrow step, +/- speed, click a station,
-    h help, Esc quit), or export frames / a GIF without a display."""
+    """Watch the line in a window (space pause, PgUp/PgDn seek, +/- speed, g charts, click a
+    station, h help, Esc quit), or export frames / a GIF without a display."""
     from factory_twin.store.policies import PolicyStore
     from factory_twin.viz.options import require_display, watch_plan
     from factory_twin.workflows import viewer_driver
 
+    sc = load_scenario(file)
     plan = watch_plan(
         policy=policy, left=left, right=right, side_by_side=side_by_side, speed=speed,
         minutes=minutes, every=every, seed=seed, gif=gif, frames=frames, from_start=from_start,
+        view=view, select=select, stations=[st.name for st in sc.stations],
     )  # fmt: skip
-    sc = load_scenario(file)
     if plan.window:
         require_display()
     viz_app = _viz()
@@ -402,28 +407,23 @@ def replay(
     run_id: Annotated[int, typer.Argument(help="a run stored with `run --record`")],
     speed: Annotated[float, typer.Option(help="simulated minutes per second")] = 30.0,
     gif: Annotated[Path | None, typer.Option(help="write an animated GIF instead")] = None,
+    select: SelectOption = None,
+    view: ViewOption = "kpis",
     db: DbOption = None,
 ) -> None:
-    """Replay a recorded run from the log's event table."""
+    """Replay a recorded run (space pause, PgUp/PgDn or 0-9 seek, g charts, h help)."""
     from factory_twin.viz.drivers import replay_run
-    from factory_twin.viz.options import positive, require_display, writable_file
+    from factory_twin.viz.options import positive, require_display, view_name, writable_file
 
     positive("--speed", speed)
-    if gif is not None:
-        writable_file("--gif", gif)
-    else:
-        require_display()
-    database = _open_db(db)
+    view_name(view)
+    writable_file("--gif", gif) if gif is not None else require_display()
     try:
-        driver = replay_run(database, run_id, label=f"replay of run {run_id}")
+        driver = replay_run(_open_db(db), run_id)
     except ValueError as exc:
         raise FactoryTwinError(f"{exc} (record one with `run --record`)") from None
-    viz_app = _viz()
-    if gif is not None:
-        span = max(driver.snaps[-1].time - driver.snaps[0].time, 1.0)
-        console.print(f"wrote {viz_app.export_gif([driver], span, max(span / 60, 1.0), gif)}")
-    else:
-        viz_app.run_window([driver], minutes_per_second=speed)
+    for line in _viz().replay(driver, speed, gif, select, view):
+        console.print(line)
 
 
 # --- parallel evaluation -------------------------------------------------------------------

@@ -74,7 +74,7 @@ def simulate(
     ws: Workspace, names: list[str], seeds: list[int], track: Track, record: bool = False
 ) -> dict[str, list[KPIs]]:
     """Run the horizon once per seed under each policy and log one run per policy; with
-    `record`, store the first seed's snapshots for `replay`. Keys: 'name (run id)'."""
+    `record`, store the first seed's whole horizon for `replay`. Keys: 'name (run id)'."""
     results = {}
     for name in names:
         task = track(f"simulating {name}", len(seeds))
@@ -102,10 +102,14 @@ def _evaluate_policy(ws: Workspace, name: str, seeds: list[int], task: Task) -> 
 
 
 def _record(ws: Workspace, run_id: int, name: str, seed: int) -> None:
-    from factory_twin.viz.drivers import record
+    from factory_twin.viz.drivers import close_all
+    from factory_twin.viz.recording import record_run
 
     driver = viewer_driver(ws.scenario, name, seed, ws.store)
-    ws.db.add_events(run_id, record(driver, every=5.0, until=ws.scenario.horizon.warmup + 600))
+    try:
+        ws.db.add_events(run_id, record_run(driver))  # the whole horizon, warm-up included
+    finally:
+        close_all([driver])
 
 
 def viewer_driver(sc: Scenario, policy: str, seed: int, store: PolicyStore, start: float = 0.0):

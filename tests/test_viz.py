@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 import os
 from pathlib import Path
 
@@ -25,14 +24,12 @@ from factory_twin.policy.networks import Actor, ActorConfig  # noqa: E402
 from factory_twin.scenario import load_scenario  # noqa: E402
 from factory_twin.sim.snapshot import LineSnap, MachineSnap, StationSnap  # noqa: E402
 from factory_twin.viz import theme  # noqa: E402
-from factory_twin.viz.app import App, export_frames, export_gif  # noqa: E402
+from factory_twin.viz.app import App  # noqa: E402
 from factory_twin.viz.drivers import (  # noqa: E402
     Driver,
     HeuristicDriver,
-    ReplayDriver,
-    record,
-    replay_from_rows,
 )
+from factory_twin.viz.export import export_frames, export_gif  # noqa: E402
 from factory_twin.viz.learned import LearnedDriver  # noqa: E402
 from factory_twin.viz.pane import PaneState, kpi_values  # noqa: E402
 from factory_twin.viz.render import draw_frame, layout, render_detail  # noqa: E402
@@ -207,26 +204,7 @@ def test_side_by_side_panes_differ_by_policy() -> None:
     assert digest(left.title) != digest(right.title)
 
 
-# --- replay --------------------------------------------------------------------------------------
-
-
-def test_recorded_rows_replay_the_live_run_exactly() -> None:
-    smt = SCENARIOS / "smt.yaml"
-    recorder = HeuristicDriver(smt, 3, "min-setup")
-    assert isinstance(recorder, Driver)
-    rows = record(recorder, every=20.0, until=700.0)
-    assert [r[0] for r in rows] == list(range(len(rows))) and len(rows) == 36
-    rows = json.loads(json.dumps(rows))  # what a database round trip does to them
-    replay = replay_from_rows(rows, "replay")
-    assert isinstance(replay, ReplayDriver) and not replay.done
-    live = HeuristicDriver(smt, 3, "min-setup")
-    assert replay.snapshot().to_dict() == live.snapshot().to_dict()
-    for _, t, payload in rows[1:]:
-        want = live.advance(20.0).to_dict()
-        got = replay.advance(20.0).to_dict()
-        assert got == want == payload
-        assert got["time"] == pytest.approx(t)
-    assert replay.done
+# --- learned driver ----------------------------------------------------------------------------
 
 
 def test_learned_driver_moves_through_the_env_and_shows_the_policys_probabilities() -> None:
@@ -243,31 +221,6 @@ def test_learned_driver_moves_through_the_env_and_shows_the_policys_probabilitie
     assert all(p is not None and len(p) == a and sum(p) == pytest.approx(1.0, abs=1e-3)
                for p in probs)  # fmt: skip
     assert driver.snapshot().time == snap.time  # looking does not move the clock
-
-
-def test_replay_between_records_holds_the_last_one() -> None:
-    snaps = [synthetic([station("a", [i, 0], 9, ["busy"])]) for i in range(3)]
-    for i, s in enumerate(snaps):
-        s.time = 10.0 * i
-    replay = ReplayDriver(snaps, "r")
-    assert replay.advance(9.0).time == 0.0
-    assert replay.advance(1.0).time == 10.0
-    assert replay.advance(15.0).time == 20.0 and replay.done
-
-
-def test_replay_through_the_database(tmp_path: Path) -> None:
-    from factory_twin.store.runlog import open_db
-
-    db = open_db(f"sqlite:///{tmp_path / 'viz.sqlite'}")
-    try:
-        scenario_id = db.ensure_scenario("smt", "0" * 64, "name: smt")
-        run_id = db.start_run(scenario_id, "simulate", "min-setup", 1, {})
-        rows = record(HeuristicDriver(SCENARIOS / "smt.yaml", 1, "min-setup"), 30.0, 300.0)
-        db.add_events(run_id, rows)
-        replay = replay_from_rows(db.events(run_id), "db")
-    finally:
-        db.close()
-    assert [s.to_dict() for s in replay.snaps] == [r[2] for r in rows]
 
 
 # --- export and the loop -------------------------------------------------------------------------

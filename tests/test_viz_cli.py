@@ -176,3 +176,48 @@ def test_unreachable_display_exits_2_instead_of_an_invisible_window(tmp_path: Pa
     assert proc.returncode == 2
     ours = [line for line in proc.stderr.splitlines() if "--gif" in line]
     assert len(ours) == 1 and ours[0].startswith("error: cannot open a window")
+
+
+def test_select_and_view_are_checked_before_anything_is_drawn(tmp_path: Path) -> None:
+    line = one_error_line(invoke("watch", SMT, "--select", "nope", "--frames", tmp_path / "f"))
+    assert "--select nope" in line and "pick-and-place" in line and "reflow" in line
+    assert "--view" in one_error_line(
+        invoke("watch", SMT, "--view", "pie", "--gif", tmp_path / "a.gif")
+    )
+    assert not (tmp_path / "f").exists() and not (tmp_path / "a.gif").exists()
+
+
+def test_watch_export_with_select_highlights_that_station(tmp_path: Path) -> None:
+    import pygame
+
+    from factory_twin.viz import theme
+    from factory_twin.viz.drivers import HeuristicDriver
+    from factory_twin.viz.layout import layout
+
+    result = invoke(
+        "watch", SMT, "--select", "reflow", "--view", "charts", "--minutes", "20", "--every",
+        "10", "--frames", tmp_path / "f",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    frame = pygame.image.load(str(tmp_path / "f" / "frame_00002.png"))
+    lay = layout(HeuristicDriver(SMT).snapshot(), frame.get_rect())
+    for i, st in enumerate(lay.stations):
+        top_left = tuple(frame.get_at((st.box.x + 8, st.box.y)))[:3]
+        assert (top_left == theme.SELECTED_BORDER) == (i == 2), i
+
+
+def test_recorded_run_replays_as_a_gif_of_the_whole_horizon(tmp_path: Path) -> None:
+    from PIL import Image
+
+    db = f"sqlite:///{tmp_path / 'x.sqlite'}"
+    ran = invoke("run", SMT, "--policy", "fifo", "--seeds", "1", "--record", "--db", db)
+    assert ran.exit_code == 0, ran.output
+    bad = one_error_line(invoke("replay", "1", "--select", "nope", "--gif", tmp_path / "b.gif",
+                                "--db", db))  # fmt: skip
+    assert "--select nope" in bad and "printer" in bad
+    out = tmp_path / "r.gif"
+    result = invoke("replay", "1", "--select", "printer", "--view", "charts", "--gif", out,
+                    "--db", db)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with Image.open(out) as gif:
+        assert gif.n_frames == 60  # the whole 5280 recorded minutes in 88-minute steps

@@ -22,8 +22,9 @@ from factory_twin.sim.clock import call_every  # noqa: E402
 from factory_twin.sim.kpi import collect  # noqa: E402
 from factory_twin.sim.line import Line  # noqa: E402
 from factory_twin.train.evaluate import evaluate_actor  # noqa: E402
-from factory_twin.viz.app import App, frames  # noqa: E402
+from factory_twin.viz.app import App  # noqa: E402
 from factory_twin.viz.drivers import HeuristicDriver  # noqa: E402
+from factory_twin.viz.export import frames  # noqa: E402
 from factory_twin.viz.learned import LearnedDriver, StackedPolicy  # noqa: E402
 
 pytestmark = pytest.mark.timeout(120)

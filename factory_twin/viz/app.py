@@ -1,11 +1,15 @@
-"""The interactive viewer window and the headless PNG / GIF exporters.
+"""The interactive viewer window (the headless exporters are in `export`).
 
 Controls in the window:
 
     space          pause / resume
-    right arrow    while paused: advance one small step (one frame's worth of simulated time)
+    right / left   while paused: one frame's worth of simulated time forward / back (back:
+                   replays only, a live simulation cannot run backwards)
+    PgDn / PgUp    jump an hour forward / back (also ']' / '['); Home / End: start / end;
+                   0-9: jump to that tenth of the run
     + / -          double / halve the speed in simulated minutes per second (keypad too; '='
                    works as '+' so no shift is needed)
+    g              switch the lower left panel between KPIs and charts (throughput, WIP, Gantt)
     mouse click    on a station box: show its detail panel (in every pane, to compare the same
                    station across policies); click it again or click elsewhere to close
     h / ?          key help (the list is `overlay.KEYS`)
@@ -19,9 +23,7 @@ drawing without opening a window.
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 import pygame
 
@@ -29,22 +31,21 @@ from factory_twin.errors import OptionError
 from factory_twin.viz.compare import frame_areas
 from factory_twin.viz.drivers import Driver, close_all
 from factory_twin.viz.layout import PaneLayout, layout, preferred_size
-from factory_twin.viz.options import HEADLESS_DRIVERS, WatchPlan
+from factory_twin.viz.options import HEADLESS_DRIVERS, VIEWS
 from factory_twin.viz.overlay import draw_help, draw_notice
 from factory_twin.viz.pane import SAMPLE_MINUTES, PaneState, clock_text
 from factory_twin.viz.render import draw_frame
+from factory_twin.viz.timeline import WINDOW_MINUTES
 
 MIN_SPEED = 0.25  # simulated minutes per second
 MAX_SPEED = 7680.0  # about five simulated days per second
 _FRAME_W, _FRAME_H = 16, 90  # window decorations and a task bar, in pixels
 _PLUS_KEYS = {pygame.K_PLUS, pygame.K_KP_PLUS, pygame.K_EQUALS}
 _MINUS_KEYS = {pygame.K_MINUS, pygame.K_KP_MINUS, pygame.K_UNDERSCORE}
-
-
-def _use_dummy_video_if_headless() -> None:
-    """Exports never need a screen; without one (no DISPLAY) SDL must not look for one."""
-    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
-        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+JUMP_MINUTES = 60.0  # PgUp / PgDn
+_DIGITS = {getattr(pygame, f"K_{k}"): k for k in range(10)} | {
+    getattr(pygame, f"K_KP{k}"): k for k in range(10)
+}
 
 
 class App:
@@ -74,7 +75,12 @@ class App:
         self.selected: int | None = None
         self.show_status = True  # speed / pause in the title bars (off for exported pictures)
         self.show_help = False
+        self.view = VIEWS[0]
         self.layouts: list[PaneLayout] = []
+        self.origin = self.clock  # the earliest time a jump goes back to
+        self.end = max(_end(d, p.snap.extra.get("end", self.clock))
+                       for d, p in zip(self.drivers, self.panes, strict=True))  # fmt: skip
+        self.caption = ""
 
     # --- state changes -----------------------------------------------------------------------
     @property
@@ -114,6 +120,26 @@ class App:
         """Move every pane `minutes` forward from the common clock."""
         self.seek(self.clock + max(minutes, 0.0), wait)
 
+    @property
+    def seekable(self) -> bool:
+        """True when every driver can go back in time (replays of recordings)."""
+        return all(callable(getattr(d, "rewind", None)) for d in self.drivers)
+
+    def jump(self, time: float) -> None:
+        """Show simulated `time` (clamped to the run) in every pane at once. Where the drivers
+        can rewind, the panes restart one chart window before `time` and play up to it, so
+        the charts and the Gantt strip show that past as if it had been watched; a live run
+        only jumps forward (the simulation computes up to `time`)."""
+        time = min(max(time, self.origin), self.end)
+        if self.seekable and (time < self.clock or time - self.clock > WINDOW_MINUTES):
+            start = self._on_grid(max(self.origin, time - WINDOW_MINUTES))
+            for driver in self.drivers:
+                driver.rewind(start)
+            self.panes = [PaneState.start(p.label, d.snapshot())
+                          for p, d in zip(self.panes, self.drivers, strict=True)]  # fmt: skip
+            self.clock = start
+        self.seek(max(time, self.clock))
+
     def set_speed(self, minutes_per_second: float) -> None:
         self.minutes_per_second = min(max(minutes_per_second, MIN_SPEED), MAX_SPEED)
 
@@ -141,17 +167,36 @@ class App:
                 self.show_help = not self.show_help
             elif key == pygame.K_SPACE:
                 self.paused = not self.paused
-            elif key == pygame.K_RIGHT and self.paused:
-                self.advance(self.step_minutes)
+            elif key == pygame.K_g:
+                self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
             elif key in _PLUS_KEYS or getattr(event, "unicode", "") == "+":
                 self.set_speed(self.minutes_per_second * 2)
             elif key in _MINUS_KEYS:
                 self.set_speed(self.minutes_per_second / 2)
+            else:
+                self._seek_key(key)
         elif event.type == pygame.MOUSEBUTTONDOWN and getattr(event, "button", 1) == 1:
             self.click(event.pos)
         elif event.type in (pygame.VIDEORESIZE, pygame.WINDOWSIZECHANGED):
             if pygame.display.get_surface() is not None:
                 self.surface = pygame.display.get_surface()
+
+    def _seek_key(self, key: int) -> None:
+        """Stepping while paused, jumps by an hour, to the ends, or to a tenth of the run."""
+        if key == pygame.K_RIGHT and self.paused:
+            self.advance(self.step_minutes)
+        elif key == pygame.K_LEFT and self.paused:
+            self.jump(self.clock - self.step_minutes)
+        elif key in (pygame.K_PAGEDOWN, pygame.K_RIGHTBRACKET):
+            self.jump(self.clock + JUMP_MINUTES)
+        elif key in (pygame.K_PAGEUP, pygame.K_LEFTBRACKET):
+            self.jump(self.clock - JUMP_MINUTES)
+        elif key == pygame.K_HOME:
+            self.jump(self.origin)
+        elif key == pygame.K_END:
+            self.jump(self.end)
+        elif key in _DIGITS:
+            self.jump(self.origin + (self.end - self.origin) * _DIGITS[key] / 10)
 
     # --- frames ------------------------------------------------------------------------------
     def status(self) -> str:
@@ -166,7 +211,7 @@ class App:
         for pane in self.panes:
             pane.animate()
         status = self.status() if self.show_status else None
-        self.layouts = draw_frame(self.surface, self.panes, self.selected, status)
+        self.layouts = draw_frame(self.surface, self.panes, self.selected, status, self.view)
         if not self.show_status:
             return  # exported pictures show the line only
         for lay, pane in zip(self.layouts, self.panes, strict=True):
@@ -194,8 +239,16 @@ class App:
             return False
         self.tick(dt)
         if self.surface is pygame.display.get_surface():
+            self._set_caption()
             pygame.display.flip()
         return True
+
+    def _set_caption(self) -> None:
+        """The window's title bar: what is shown and the simulated time (set when it changes)."""
+        caption = f"{_title(self.drivers)} · t {clock_text(self.clock)}"
+        if caption != self.caption:
+            pygame.display.set_caption(caption)
+            self.caption = caption
 
 
 def run_window(
@@ -203,8 +256,9 @@ def run_window(
     minutes_per_second: float = 30.0,
     fps: int = 30,
     size: tuple[int, int] | None = None,
-    title: str = "factory-twin",
     start: float | None = None,
+    selected: int | None = None,
+    view: str = VIEWS[0],
 ) -> None:
     """Open the interactive viewer and run it until the user quits (see module docstring).
     A display that cannot be opened is an OptionError (one line, exit 2), not a traceback."""
@@ -226,8 +280,8 @@ def run_window(
         snaps = [d.snapshot() for d in drivers]
         limit = screen_limit()
         screen = pygame.display.set_mode(size or preferred_size(snaps, limit), pygame.RESIZABLE)
-        pygame.display.set_caption(title)
         app = App(drivers, minutes_per_second, fps, screen, start)
+        app.selected, app.view = selected, view
         clock = pygame.time.Clock()
         clock.tick(fps)
         while app.iterate(clock.tick(fps) / 1000.0):
@@ -254,156 +308,10 @@ def view_start(drivers: Sequence[Driver], from_start: bool) -> float:
     return max(float(d.snapshot().extra.get("warmup", 0.0)) for d in drivers)
 
 
-def show(drivers: Sequence[Driver], plan: WatchPlan) -> Iterator[str]:
-    """Carry out a checked `watch` plan: exports, or the window; yields lines to print."""
-    start = view_start(drivers, plan.from_start)
-    if not plan.window:
-        paths, gif = export(drivers, plan.minutes, plan.every, plan.frames, plan.gif, start=start)
-        if plan.frames is not None:
-            yield f"wrote {len(paths)} frames to {plan.frames}"
-        if gif is not None:
-            yield f"wrote {gif}"
-    else:
-        run_window(drivers, minutes_per_second=plan.speed, title=_title(drivers), start=start)
+def _end(driver: Driver, horizon: float) -> float:
+    """Where a driver's run ends: a replay's recording may stop before the horizon."""
+    return float(getattr(driver, "end", horizon))
 
 
 def _title(drivers: Sequence[Driver]) -> str:
     return "factory-twin · " + " vs ".join(d.label for d in drivers)
-
-
-# --- headless export ---------------------------------------------------------------------------
-
-
-def _offscreen_app(
-    drivers: Sequence[Driver],
-    size: tuple[int, int] | None,
-    selected: int | None,
-    start: float | None = None,
-) -> App:
-    _use_dummy_video_if_headless()
-    pygame.font.init()
-    snaps = [d.snapshot() for d in drivers]
-    app = App(drivers, surface=pygame.Surface(size or preferred_size(snaps)), start=start)
-    app.selected = selected
-    app.show_status = False
-    return app
-
-
-def frames(
-    drivers: Sequence[Driver],
-    minutes: float,
-    every: float,
-    size: tuple[int, int] | None = None,
-    selected: int | None = None,
-    start: float | None = None,
-) -> Iterator[pygame.Surface]:
-    """Frames at every `every` simulated minutes for `minutes` from `start` (default: where the
-    drivers are; the first frame after `every`; ceil(minutes / every) frames, fewer if all
-    drivers end earlier). Every pane of a frame shows the same simulated time. The same
-    surface is yielded each time: copy or save it before asking for the next one."""
-    if every <= 0 or minutes <= 0:
-        raise ValueError("minutes and every must be positive")
-    app = _offscreen_app(drivers, size, selected, start)
-    try:
-        app.seek(app.clock)
-        count = max(1, math.ceil(minutes / every - 1e-9))
-        origin = app.clock
-        for k in range(1, count + 1):
-            app.seek(origin + min(k * every, minutes))
-            app.draw()
-            yield app.surface
-            if app.done:
-                break
-    finally:
-        close_all(drivers)
-
-
-def export(
-    drivers: Sequence[Driver],
-    minutes: float,
-    every: float,
-    frames_dir: str | Path | None = None,
-    gif_path: str | Path | None = None,
-    size: tuple[int, int] | None = None,
-    selected: int | None = None,
-    start: float | None = None,
-    gif_fps: int = 10,
-) -> tuple[list[Path], Path | None]:
-    """One pass over the frames: PNGs `frame_00001.png`, ... into `frames_dir` and/or an
-    animated GIF (looping, `gif_fps` frames per second) at `gif_path`."""
-    from PIL import Image  # optional dependency, only needed here
-
-    out = Path(frames_dir) if frames_dir is not None else None
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-    paths, images = [], []
-    for i, surface in enumerate(frames(drivers, minutes, every, size, selected, start), start=1):
-        if out is not None:
-            paths.append(out / f"frame_{i:05d}.png")
-            pygame.image.save(surface, str(paths[-1]))
-        if gif_path is not None:
-            rgb = pygame.surfarray.array3d(surface).swapaxes(0, 1)
-            images.append(
-                Image.fromarray(rgb).quantize(colors=255, method=Image.Quantize.MEDIANCUT)
-            )
-    if gif_path is None:
-        return paths, None
-    gif = Path(gif_path)
-    gif.parent.mkdir(parents=True, exist_ok=True)
-    images[0].save(
-        gif,
-        save_all=True,
-        append_images=images[1:],
-        duration=max(round(1000 / max(gif_fps, 1)), 20),
-        loop=0,
-        disposal=1,
-    )
-    return paths, gif
-
-
-def export_frames(
-    drivers: Sequence[Driver],
-    minutes: float,
-    every: float,
-    out_dir: str | Path,
-    size: tuple[int, int] | None = None,
-    selected: int | None = None,
-    start: float | None = None,
-) -> list[Path]:
-    """Write PNG frames `frame_00001.png`, ... into `out_dir`; return their paths."""
-    return export(drivers, minutes, every, out_dir, None, size, selected, start)[0]
-
-
-def export_gif(
-    drivers: Sequence[Driver],
-    minutes: float,
-    every: float,
-    path: str | Path,
-    fps: int = 10,
-    size: tuple[int, int] | None = None,
-    selected: int | None = None,
-    start: float | None = None,
-) -> Path:
-    """Write an animated GIF (looping, `fps` frames per second) of the same frames."""
-    gif = export(drivers, minutes, every, None, path, size, selected, start, fps)[1]
-    assert gif is not None
-    return gif
-
-
-def save_screenshot(
-    drivers: Sequence[Driver],
-    minutes: float,
-    path: str | Path,
-    size: tuple[int, int] | None = None,
-    selected: int | None = None,
-) -> Path:
-    """Run the drivers for `minutes` (in sparkline-sized steps) and save the last frame."""
-    app = _offscreen_app(drivers, size, selected)
-    app.advance(minutes)
-    close_all(drivers)
-    for _ in range(8):  # let the part dots spread out as they would in motion
-        app.draw()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    pygame.image.save(app.surface, str(out))
-    return out

@@ -1,4 +1,5 @@
-"""Sources of line snapshots for the viewer: a live simulation, or a recorded run.
+"""Sources of line snapshots for the viewer: a live simulation, or a recorded run (the
+recording format is in `recording`).
 
 Why a protocol: the viewer only ever asks "move on by so many minutes and tell me what the
 line looks like", so a heuristic run, a learned policy and a replay from the event log are
@@ -19,9 +20,8 @@ without waiting (infinite for a live simulation computed on demand).
 
 from __future__ import annotations
 
-import bisect
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -29,8 +29,7 @@ from factory_twin.policy.registry import heuristic
 from factory_twin.scenario import Scenario, load_scenario
 from factory_twin.sim.line import Line
 from factory_twin.sim.snapshot import LineSnap, snapshot
-
-EventRow = tuple[int, float, dict[str, Any]]
+from factory_twin.viz.recording import Recording
 
 
 @runtime_checkable
@@ -135,16 +134,13 @@ class HeuristicDriver:
 
 
 class ReplayDriver:
-    """Plays back recorded snapshots: at time t it shows the last one recorded at or before t."""
+    """Plays back a `recording.Recording`: at time t it shows the state recorded at or before
+    t. Unlike a live run it can `rewind`, which is what lets the viewer seek back."""
 
-    def __init__(self, snaps: Sequence[LineSnap], label: str = "replay") -> None:
-        if not snaps:
-            raise ValueError("a replay needs at least one snapshot")
-        self.snaps = sorted(snaps, key=lambda s: s.time)
-        self._times = [s.time for s in self.snaps]
+    def __init__(self, recording: Recording, label: str = "replay") -> None:
+        self.recording = recording
         self.label = label
-        self._time = self._times[0]
-        self._index = 0
+        self._time = recording.start
 
     @property
     def time(self) -> float:
@@ -152,7 +148,11 @@ class ReplayDriver:
 
     @property
     def done(self) -> bool:
-        return self._time >= self._times[-1]
+        return self._time >= self.recording.end
+
+    @property
+    def end(self) -> float:
+        return self.recording.end
 
     available = math.inf
     grid = 0.0
@@ -161,46 +161,39 @@ class ReplayDriver:
         return self.advance_to(self._time + max(minutes, 0.0))
 
     def advance_to(self, time: float, wait: bool = True) -> LineSnap:
-        self._time = min(max(time, self._time), self._times[-1])
-        # snapshot times are rounded to 1e-4: stepping by the recording interval must land on each
-        self._index = max(bisect.bisect_right(self._times, self._time + 1e-3) - 1, 0)
-        return self.snaps[self._index]
+        self._time = min(max(time, self._time), self.recording.end)
+        return self.snapshot()
+
+    def rewind(self, time: float) -> LineSnap:
+        """Go back (or forward) to `time`, clamped to the recording."""
+        self._time = min(max(time, self.recording.start), self.recording.end)
+        return self.snapshot()
 
     def snapshot(self) -> LineSnap:
-        return self.snaps[self._index]
+        return self.recording.at(self._time)
 
 
-def record(driver: Driver, every: float, until: float) -> list[EventRow]:
-    """Event rows `(seq, time, snapshot dict)` for `Database.add_events`: the current snapshot,
-    then one every `every` minutes until `until` (or the driver's end).
-
-    Targets are absolute multiples of `every`, so float steps never drift off the grid.
-    """
-    if every <= 0:
-        raise ValueError("every must be positive")
-    snap = driver.snapshot()
-    start = snap.time
-    rows: list[EventRow] = [(0, snap.time, snap.to_dict())]
-    k = 0
-    while not driver.done and snap.time < until - 1e-9:
-        k += 1
-        target = min(start + k * every, until)
-        snap = driver.advance(target - snap.time)
-        rows.append((k, snap.time, snap.to_dict()))
-    return rows
+def replay_label(run_id: int, snap: LineSnap) -> str:
+    """What a replay shows: the run and, where the recording says, scenario, policy and seed."""
+    extra = snap.extra
+    parts = [f"replay of run {run_id}"]
+    parts += [str(extra[k]) for k in ("scenario", "policy") if k in extra]
+    if "seed" in extra:
+        parts.append(f"seed {extra['seed']}")
+    return " · ".join(parts)
 
 
 def replay_from_rows(
     rows: Iterable[tuple[int, float, Mapping[str, Any]]], label: str = "replay"
 ) -> ReplayDriver:
-    """A ReplayDriver over event rows as `record` makes them or `Database.events` returns them."""
-    ordered = sorted(rows, key=lambda r: r[0])
-    return ReplayDriver([LineSnap.from_dict(dict(payload)) for _, _, payload in ordered], label)
+    """A ReplayDriver over event rows as `record_run` makes them or `Database.events` returns."""
+    return ReplayDriver(Recording.from_rows(rows), label)
 
 
-def replay_run(db: Any, run_id: int, label: str | None = None) -> ReplayDriver:
+def replay_run(db: Any, run_id: int) -> ReplayDriver:
     """A ReplayDriver over a stored run's events (`db` is a `store.runlog.Database`)."""
     rows = db.events(run_id)
     if not rows:
         raise ValueError(f"run {run_id} has no recorded events to replay")
-    return replay_from_rows(rows, label or f"replay of run {run_id}")
+    recording = Recording.from_rows(rows)
+    return ReplayDriver(recording, replay_label(run_id, recording.keys[0]))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from factory_twin.policy.registry import resolve
 
 SIDE_BY_SIDE = ("shared", "adapted")  # what `--side-by-side` compares
 HEADLESS_DRIVERS = {"dummy", "offscreen"}
+VIEWS = ("kpis", "charts")  # what a pane's lower left panel shows (`--view`; key `g` switches)
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class WatchPlan:
     gif: Path | None
     frames: Path | None
     from_start: bool
+    view: str = VIEWS[0]
+    select: int | None = None  # index of the `--select`ed station
 
     @property
     def window(self) -> bool:
@@ -52,6 +56,23 @@ def policy_name(name: str, option: str | None = None) -> str:
             raise
         raise OptionError(f"{option}: {exc}") from None
     return name
+
+
+def view_name(view: str) -> str:
+    if view not in VIEWS:
+        raise OptionError(f"--view {view}: expected one of {', '.join(VIEWS)}")
+    return view
+
+
+def station_index(name: str | None, stations: Sequence[str]) -> int | None:
+    """The index of `--select`'s station among `stations` (None when not given)."""
+    if name is None:
+        return None
+    if name not in stations:
+        raise OptionError(
+            f"--select {name}: no such station; expected one of {', '.join(stations)}"
+        )
+    return list(stations).index(name)
 
 
 def _nearest_existing(path: Path) -> Path:
@@ -98,8 +119,12 @@ def watch_plan(
     gif: Path | None,
     frames: Path | None,
     from_start: bool,
+    view: str = VIEWS[0],
+    select: str | None = None,
+    stations: Sequence[str] = (),
 ) -> WatchPlan:
-    """Check every `watch` option; raise OptionError naming the first bad one."""
+    """Check every `watch` option; raise OptionError naming the first bad one. `select` must
+    be one of the line's `stations`."""
     if (left is None) != (right is None):
         raise OptionError("--left/--right: give both (one policy per pane) or neither")
     if left is not None and side_by_side:
@@ -122,6 +147,8 @@ def watch_plan(
         gif=None if gif is None else writable_file("--gif", gif),
         frames=None if frames is None else writable_dir("--frames", frames),
         from_start=from_start,
+        view=view_name(view),
+        select=station_index(select, stations),
     )
 
 

@@ -14,8 +14,11 @@ from factory_twin.viz.text import cache
 
 KEYS: tuple[tuple[str, str], ...] = (
     ("space", "pause / resume"),
-    ("right arrow", "while paused: one frame's worth of simulated time"),
+    ("right  /  left", "while paused: one frame's worth of time on / back (back: replays)"),
+    ("PgDn  /  PgUp", "jump an hour on / back (also ]  /  [; back: replays)"),
+    ("Home  /  End  /  0-9", "jump to the start / the end / that tenth of the run"),
     ("+  /  -", "double / halve the speed (simulated minutes per second)"),
+    ("g", "KPI panel or charts: throughput, WIP, Gantt strip of station states"),
     ("click a station", "its detail panel in every pane; click again to close"),
     ("h  or  ?", "show / hide this help"),
     ("Esc", "quit"),

@@ -1,5 +1,5 @@
 """What one pane remembers between frames: its latest snapshot, a throughput history for the
-sparkline, and the phase of the part dots on each arrow.
+sparkline and the charts, the timeline for the Gantt strip, and the phase of the part dots.
 
 Why here and not in the renderer: a snapshot is one instant, but a sparkline and moving dots
 need the past. Keeping that memory in a small object that the caller updates keeps drawing a
@@ -12,6 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from factory_twin.sim.snapshot import LineSnap
+from factory_twin.viz.timeline import Timeline
 
 ROLLING_MINUTES = 60.0  # window of the sparkline's rolling throughput
 SAMPLE_MINUTES = 5.0  # one sparkline point per this many simulated minutes
@@ -31,6 +32,7 @@ class PaneState:
     snap: LineSnap
     history: list[tuple[float, float]] = field(default_factory=list)
     flow: list[float] = field(default_factory=list)  # dot offset per arrow, in spacings [0, 1)
+    timeline: Timeline = field(default_factory=Timeline)  # state runs and WIP for the charts
     _backlog: list[float] = field(default_factory=list, repr=False)
     _goods: deque[tuple[float, int]] = field(default_factory=deque, repr=False)
 
@@ -38,6 +40,7 @@ class PaneState:
     def start(cls, label: str, snap: LineSnap) -> PaneState:
         arrows = len(snap.stations) + 1
         pane = cls(label, snap, flow=[0.0] * arrows, _backlog=[0.0] * arrows)
+        pane.timeline.observe(snap, SAMPLE_MINUTES)
         return pane
 
     @property
@@ -54,6 +57,7 @@ class PaneState:
         self._queue_flow(old, snap)
         if snap.time > old.time:
             self._record_good(snap)
+            self.timeline.observe(snap, SAMPLE_MINUTES)
 
     def animate(self) -> None:
         """Move the part dots by one frame, easing out the motion queued by `update`."""

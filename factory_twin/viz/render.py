@@ -13,11 +13,12 @@ from collections.abc import Sequence
 
 import pygame
 
-from factory_twin.sim.actions import describe, n_actions
 from factory_twin.sim.line import STATES
 from factory_twin.sim.snapshot import LineSnap, StationSnap
 from factory_twin.viz import theme
+from factory_twin.viz.charts import Axes, draw_charts, shared_axes
 from factory_twin.viz.compare import draw_diff_strip, frame_areas
+from factory_twin.viz.detail import detail_hint, render_detail
 from factory_twin.viz.kpi_panel import draw_kpis
 from factory_twin.viz.layout import (
     PaneLayout,
@@ -26,9 +27,10 @@ from factory_twin.viz.layout import (
     pane_rects,
     point_along,
 )
-from factory_twin.viz.pane import PaneState
+from factory_twin.viz.options import VIEWS
+from factory_twin.viz.pane import PaneState, clock_text
 from factory_twin.viz.text import cache
-from factory_twin.viz.widgets import panel, stacked_bar
+from factory_twin.viz.timeline import station_state
 
 __all__ = [
     "PaneLayout",
@@ -43,19 +45,8 @@ __all__ = [
     "station_state",
 ]
 
-INFINITY = "∞"
-
 
 # --- small helpers ---------------------------------------------------------------------------
-
-
-def station_state(st: StationSnap) -> str:
-    """The state a station's header shows: the most notable state among its machines."""
-    states = {m.state for m in st.machines}
-    for s in theme.STATE_PRIORITY:
-        if s in states:
-            return s
-    return "starved"
 
 
 def buffer_scale(count: int, capacity: int | None) -> int:
@@ -174,7 +165,7 @@ def draw_station(
     if sl.buffer_label.height:  # compact boxes leave the count to the detail panel
         total = sum(st.buffer)
         if st.capacity is None:
-            cap = f"{total} / {INFINITY} (bar = {buffer_scale(total, None)})"
+            cap = f"{total} / {theme.INFINITY} (bar = {buffer_scale(total, None)})"
         else:
             cap = f"{total} / {st.capacity}"
         text.blit(
@@ -204,117 +195,6 @@ def draw_line(
         draw_station(surface, sl, st, snap.products, selected == i)
 
 
-# --- detail panel ----------------------------------------------------------------------------
-
-
-def _action_labels(n: int, products: list[str]) -> list[str]:
-    if n == n_actions(len(products)):
-        return [describe(a, products) for a in range(n)]
-    return [f"action {a}" for a in range(n)]
-
-
-def render_detail(
-    surface: pygame.Surface, rect: pygame.Rect, station_snap: StationSnap, products: list[str]
-) -> None:
-    """Everything about one station: machines, time in state, counters, and the policy's
-    action probabilities when the driver provides them (learned policies)."""
-    text = cache()
-    st = station_snap
-    area = panel(surface, rect, f"Station: {st.name}")
-    prev_clip = surface.get_clip()
-    surface.set_clip(rect)
-    two_cols = area.width >= 420
-    col_w = (area.width - 16) // 2 if two_cols else area.width
-    x, y = area.x, area.y
-    line_h = 17
-    for i, m in enumerate(st.machines):
-        if y > area.bottom - line_h:
-            break
-        lamp = pygame.Rect(x, y + 3, 11, 11)
-        pygame.draw.rect(surface, theme.state_colour(m.state), lamp, border_radius=2)
-        prod = products[m.product] if 0 <= m.product < len(products) else "—"
-        text.blit(
-            surface, f"M{i + 1}  {m.state:<8} {prod}  ·  age {m.age:,.0f} min",
-            (lamp.right + 6, y), theme.FONT_SMALL, theme.TEXT, max_width=col_w - 18,
-        )  # fmt: skip
-        y += line_h
-    y += 4
-    total = sum(st.state_fractions.values())
-    text.blit(surface, "time in state", (x, y), theme.FONT_SMALL, theme.TEXT_DIM)
-    y += 15
-    bar = pygame.Rect(x, y, col_w, 10)
-    stacked_bar(surface, bar, st.state_fractions)
-    y = bar.bottom + 5
-    if total <= 0:
-        text.blit(surface, "no data yet (warm-up)", (x, y), theme.FONT_SMALL, theme.TEXT_DIM)
-        y += line_h
-    else:
-        shown = [s for s in STATES if st.state_fractions.get(s, 0.0) > 0]
-        half = (len(shown) + 1) // 2
-        for k, s in enumerate(shown):
-            cx = x + (col_w // 2 if k >= half else 0)
-            cy = y + (k - half if k >= half else k) * 15
-            pygame.draw.rect(surface, theme.state_colour(s), (cx, cy + 3, 9, 9), border_radius=2)
-            text.blit(surface, f"{s} {st.state_fractions[s] / total:.1%}", (cx + 14, cy),
-                      theme.FONT_SMALL, theme.TEXT)  # fmt: skip
-        y += half * 15
-    y += 6
-    buf = sum(st.buffer)
-    cap = INFINITY if st.capacity is None else str(st.capacity)
-    per_product = ", ".join(
-        f"{products[k] if k < len(products) else k} {c}" for k, c in enumerate(st.buffer)
-    )
-    counters = [
-        f"buffer {buf} / {cap}:  {per_product}",
-        f"processed {st.processed:,}   scrapped {st.scrapped:,}",
-        f"setups {st.setups:,}   PMs {st.pms:,}   failures {st.failures:,}",
-    ]
-    for line in counters:
-        text.blit(surface, line, (x, y), theme.FONT_SMALL, theme.TEXT, max_width=col_w)
-        y += line_h
-    # action probabilities: right column, or below when the panel is narrow
-    ax, ay = (area.x + col_w + 16, area.y) if two_cols else (area.x, y + 6)
-    _draw_action_probs(surface, pygame.Rect(ax, ay, col_w, area.bottom - ay), st, products)
-    surface.set_clip(prev_clip)
-
-
-def _draw_action_probs(
-    surface: pygame.Surface, rect: pygame.Rect, st: StationSnap, products: list[str]
-) -> None:
-    text = cache()
-    text.blit(surface, "policy: action probabilities", rect.topleft, theme.FONT_SMALL,
-              theme.TEXT_DIM)  # fmt: skip
-    probs = st.action_probs
-    if not probs:
-        text.blit(surface, "not available (rule-based policy)", (rect.x, rect.y + 17),
-                  theme.FONT_SMALL, theme.TEXT_DIM)  # fmt: skip
-        return
-    labels = _action_labels(len(probs), products)
-    label_w = min(130, rect.width // 2)
-    row_h = max(min(17, (rect.height - 17) // max(len(probs), 1)), 9)
-    best = max(range(len(probs)), key=probs.__getitem__)
-    for a, (p, label) in enumerate(zip(probs, labels, strict=False)):
-        y = rect.y + 17 + a * row_h
-        if y + row_h > rect.bottom + 2:
-            break
-        colour = theme.TEXT if a == best else theme.TEXT_DIM
-        text.blit(surface, label, (rect.x, y + row_h // 2), theme.FONT_SMALL, colour,
-                  anchor="midleft", max_width=label_w - 4)  # fmt: skip
-        bar = pygame.Rect(rect.x + label_w, y + 2, rect.width - label_w - 42, max(row_h - 5, 4))
-        pygame.draw.rect(surface, theme.BAR_BG, bar)
-        w = round(bar.width * min(max(p, 0.0), 1.0))
-        if w:
-            pygame.draw.rect(surface, theme.ACCENT, (bar.x, bar.y, w, bar.height))
-        text.blit(surface, f"{p:.0%}", (rect.right, y + row_h // 2), theme.FONT_SMALL, colour,
-                  anchor="midright")  # fmt: skip
-
-
-def _detail_hint(surface: pygame.Surface, rect: pygame.Rect) -> None:
-    area = panel(surface, rect, "Station details")
-    cache().blit(surface, "click a station box to inspect it", (area.x, area.y + 4),
-                 theme.FONT_TEXT, theme.TEXT_DIM)  # fmt: skip
-
-
 # --- legend, title, pane, frame --------------------------------------------------------------
 
 
@@ -337,13 +217,19 @@ def draw_legend(surface: pygame.Surface, rect: pygame.Rect, products: list[str])
             break
 
 
-def draw_title(surface: pygame.Surface, rect: pygame.Rect, label: str, status: str | None) -> None:
+def draw_title(
+    surface: pygame.Surface, rect: pygame.Rect, label: str, status: str | None, time: float
+) -> None:
+    """What is shown (the pane's label: scenario, policy, seed or run), the simulated clock,
+    and the window's status (speed, paused) at the right."""
     text = cache()
     pygame.draw.rect(surface, theme.PANEL_BG, rect)
     right = rect.right - theme.MARGIN
     if status:
         right = text.blit(surface, status, (right, rect.centery), theme.FONT_TEXT, theme.ACCENT,
                           anchor="midright").left - 12  # fmt: skip
+    right = text.blit(surface, f"t {clock_text(time)}", (right, rect.centery), theme.FONT_TEXT,
+                      theme.TEXT, True, "midright").left - 12  # fmt: skip
     text.blit(surface, label, (rect.x + theme.MARGIN, rect.centery), theme.FONT_TITLE, theme.TEXT,
               True, "midleft", max(right - rect.x - theme.MARGIN, 0))  # fmt: skip
 
@@ -354,18 +240,28 @@ def draw_pane(
     pane: PaneState,
     selected: int | None = None,
     status: str | None = None,
+    view: str = VIEWS[0],
+    axes: Axes | None = None,
+    others: Sequence[PaneState] = (),
 ) -> PaneLayout:
-    """One driver's pane: title, line, KPIs, detail panel (or a hint), legend."""
+    """One driver's pane: title, line, KPIs or charts (`view`; the charts on `axes`, default
+    this pane's own, with `others`' series thin), detail panel (or a hint), legend."""
     snap: LineSnap = pane.snap
     lay = layout(snap, rect)
     pygame.draw.rect(surface, theme.PANE_BG, rect)
-    draw_title(surface, lay.title, pane.label, status)
+    draw_title(surface, lay.title, pane.label, status, snap.time)
     draw_line(surface, lay, pane, selected)
-    draw_kpis(surface, lay.kpi, pane)
-    if selected is not None and 0 <= selected < len(snap.stations):
-        render_detail(surface, lay.detail, snap.stations[selected], snap.products)
+    axes = axes or shared_axes([pane])
+    if view == "charts":
+        draw_charts(surface, lay.kpi, pane, axes, others, selected)
     else:
-        _detail_hint(surface, lay.detail)
+        draw_kpis(surface, lay.kpi, pane)
+    if selected is not None and 0 <= selected < len(snap.stations):
+        runs = pane.timeline.machines[selected] if selected < len(pane.timeline.machines) else []
+        render_detail(surface, lay.detail, snap.stations[selected], snap.products, runs,
+                      (axes.t0, axes.t1))  # fmt: skip
+    else:
+        detail_hint(surface, lay.detail)
     draw_legend(surface, lay.legend, snap.products)
     return lay
 
@@ -375,13 +271,18 @@ def draw_frame(
     panes: Sequence[PaneState],
     selected: int | None = None,
     status: str | None = None,
+    view: str = VIEWS[0],
 ) -> list[PaneLayout]:
     """Fill `surface` with one pane per driver, side by side (two panes: with the difference
     strip below). `selected` is a station index shown in the detail panel of every pane that
     has it (compare one station across policies); `status` (speed, paused) goes in each title
-    bar. Returns the panes' layouts."""
+    bar; in the charts `view` all panes share one set of axes. Returns the panes' layouts."""
     surface.fill(theme.BACKGROUND)
     rects, strip = frame_areas(surface.get_rect(), len(panes))
     if strip is not None:
         draw_diff_strip(surface, strip, [p.snap for p in panes])
-    return [draw_pane(surface, r, p, selected, status) for r, p in zip(rects, panes, strict=False)]
+    axes = shared_axes(panes)
+    return [
+        draw_pane(surface, r, p, selected, status, view, axes, [o for o in panes if o is not p])
+        for r, p in zip(rects, panes, strict=False)
+    ]

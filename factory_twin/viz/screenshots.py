@@ -3,7 +3,8 @@
     python -m factory_twin.viz.screenshots [--out docs] [--minutes 600]
 
 Why a script: the pictures in the docs should always match the current renderer, so they are
-produced from the shipped scenarios rather than captured by hand.
+produced from the shipped scenarios (and the scaling benchmark's synthetic 30-station line)
+rather than captured by hand. Headless: SDL's dummy driver, `pygame.image.save`.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from factory_twin.viz.app import save_screenshot
+from factory_twin.scenario.synthetic import serial_line
 from factory_twin.viz.drivers import HeuristicDriver
+from factory_twin.viz.export import save_screenshot
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 # (scenario, station to show in the detail panel): each line's interesting station
@@ -30,7 +32,24 @@ def make_screenshots(out: Path, minutes: float = 600.0, seed: int = 0) -> list[P
         paths.append(save_screenshot([driver], minutes, out / f"{name}.png", selected=station))
     pair = [HeuristicDriver(SCENARIOS / "smt.yaml", seed, p) for p in ("fifo", "min-setup")]
     paths.append(save_screenshot(pair, minutes, out / "side-by-side.png", selected=1))
+    paths.append(gantt_view(out / "gantt.png", minutes, seed))
+    paths.append(long_line(out / "line-30.png", minutes, seed))
     return paths
+
+
+def gantt_view(path: Path, minutes: float = 600.0, seed: int = 0) -> Path:
+    """The charts view side by side (fifo vs min-setup on the SMT line), from the end of the
+    warm-up on, so the charts and the Gantt strip cover measured time only."""
+    pair = [HeuristicDriver(SCENARIOS / "smt.yaml", seed, p) for p in ("fifo", "min-setup")]
+    for driver in pair:
+        driver.advance_to(driver.line.warmup)
+    return save_screenshot(pair, minutes, path, (1600, 900), selected=1, view="charts")
+
+
+def long_line(path: Path, minutes: float = 600.0, seed: int = 0) -> Path:
+    """A 30-station synthetic line (the scaling benchmark's) on a 1600 x 1000 screen."""
+    driver = HeuristicDriver(serial_line(30, 4800.0), seed, "min-setup")
+    return save_screenshot([driver], minutes, path, (1600, 1000), selected=1)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -87,6 +87,7 @@ FONT_NAME = 14
 FONT_TEXT = 13
 FONT_SMALL = 11
 FONT_KPI = 20
+INFINITY = "∞"  # an open-ended buffer's capacity
 
 # --- geometry --------------------------------------------------------------------------------
 TITLE_H = 34
