@@ -18,6 +18,7 @@ from factory_twin.comparison import (
     Difference,
     MethodResult,
     station_behaviour,
+    steps_to_reach,
     total_variation,
     verdict,
 )
@@ -109,6 +110,7 @@ def comparison_json(c: Comparison) -> dict:
             "levels": {a: _level_json(m.per_seed(a)) for a in kpis},
             "params": m.params,
             "curve": c.curves.get(m.method, []),
+            "steps_to_95pct": [steps_to_reach(curve) for curve in c.curves.get(m.method, [])],
             "stations": [asdict(b) for b in station_behaviour(m)],
         })  # fmt: skip
     heur = {a: _level_json(np.array([getattr(k, a) for k in c.heuristic_kpis])) for a in kpis}

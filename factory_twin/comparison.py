@@ -122,15 +122,28 @@ class Comparison:
         return next((m for m in self.methods if m.method == name), None)
 
     def differences(self) -> list[Difference]:
-        """Each learned method against PS (when PS ran) and against the best heuristic."""
+        """Each learned method against PS (when PS ran) and against the best heuristic;
+        LoRASA also against PS+ID, the baseline of the LoRASA paper (a shared policy that
+        knows the station), which adapters should at least match."""
         out = []
-        ps = self.method("ps")
+        ps, ps_id = self.method("ps"), self.method("ps-id")
         for m in self.methods:
             for attr in DIFF_KPIS:
                 if ps is not None and m is not ps:
                     out.append(paired(m, ps, attr))
+                if ps_id is not None and m.method == "lorasa":
+                    out.append(paired(m, ps_id, attr))
                 out.append(against_fixed(m, self.heuristic, self.heuristic_kpis, attr))
         return out
+
+
+def steps_to_reach(curve: list[tuple[int, float]], share: float = 0.95) -> int | None:
+    """Sample efficiency: the env steps at which a learning curve first reaches `share` of its
+    final greedy throughput (None for an empty curve)."""
+    if not curve:
+        return None
+    target = share * curve[-1][1]
+    return next(steps for steps, throughput in curve if throughput >= target)
 
 
 ACTION_MIX = ("wait", "normal", "fast", "pm")  # what a station decided, as counted by the sim

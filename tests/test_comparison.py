@@ -21,6 +21,7 @@ from factory_twin.comparison import (
     against_fixed,
     paired,
     station_behaviour,
+    steps_to_reach,
     total_variation,
     verdict,
 )
@@ -92,6 +93,23 @@ def test_json_holds_levels_differences_and_verdicts() -> None:
     assert len(lines) == 3 and all("throughput" in line for line in lines)
     assert any(d.get("verdict") == lines[0] for d in doc["differences"])
     assert "training seeds" in doc["interval"]
+
+
+def test_lorasa_is_also_paired_with_ps_id_the_papers_baseline() -> None:
+    ps_id = _method("ps-id", [[1.2, 1.2], [1.3, 1.3], [1.1, 1.1]])
+    c = Comparison("line", 1000, [7, 8], "fifo", [_kpis(1.05), _kpis(1.15)], [PS, ps_id, LORA])
+    pairs = {(d.method, d.against) for d in c.differences() if d.kpi == "throughput"}
+    assert ("lorasa", "ps-id") in pairs and ("ps-id", "ps") in pairs
+    assert ("ps-id", "ps-id") not in pairs and ("ps", "ps-id") not in pairs
+    d = next(d for d in c.differences() if (d.method, d.against) == ("lorasa", "ps-id"))
+    assert d.mean == pytest.approx(0.1 / 3) and not d.detected  # +0.1, -0.1, +0.1 per seed
+
+
+def test_steps_to_reach_finds_the_first_point_at_95_percent_of_the_final() -> None:
+    curve = [(1000, 0.2), (2000, 0.96), (3000, 0.9), (4000, 1.0)]
+    assert steps_to_reach(curve) == 2000
+    assert steps_to_reach(curve, share=0.99) == 4000
+    assert steps_to_reach([]) is None
 
 
 def _station(name: str, processed: int, fast: int, waits: int, pms: int) -> StationKPI:
