@@ -13,7 +13,8 @@ Every training run is a row in the log's `runs` table; every adapter version a r
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -229,10 +230,12 @@ def load_trained(store: PolicyStore, scenario: Scenario, method: str) -> Trained
         return _load_lorasa(store, scenario)
     tensors, meta = store.load_policy(scenario.name, method)
     config = meta["config"]
-    _check_fits(config, scenario, str(store.policy_dir(scenario.name, method)))
-    actor, critic = build_policy(config)
-    actor.load_state_dict(unprefixed("actor", tensors))
-    critic.load_state_dict(unprefixed("critic", tensors))
+    where = str(store.policy_dir(scenario.name, method))
+    _check_fits(config, scenario, where)
+    with _fitting(where):
+        actor, critic = build_policy(config)
+        actor.load_state_dict(unprefixed("actor", tensors))
+        critic.load_state_dict(unprefixed("critic", tensors))
     return Trained(method, actor, critic, meta.get("run_id"), config)
 
 
@@ -251,9 +254,10 @@ def _load_lorasa(store: PolicyStore, scenario: Scenario) -> Trained:
     _check_version(policy.base, meta)
     config = meta["config"]
     _check_fits(config, scenario, str(policy.base.dir))
-    actor, critic = build_policy(config)
-    actor.load_base_state_dict(unprefixed("actor", tensors))
-    critic.load_state_dict(unprefixed("critic", tensors))
+    with _fitting(str(policy.base.dir)):
+        actor, critic = build_policy(config)
+        actor.load_base_state_dict(unprefixed("actor", tensors))
+        critic.load_state_dict(unprefixed("critic", tensors))
     bh = base_hash(actor)
     if bh != meta["base_hash"]:
         raise StoreError(f"{policy.base.dir}: base weights do not match base_hash")
@@ -268,8 +272,23 @@ def _load_lorasa(store: PolicyStore, scenario: Scenario) -> Trained:
             scenario.name, st.name, saved.version, bh, expected_rank=actor.config.rank
         )
         _check_version(saved, ad_meta)
-        actor.load_adapter(i, ad)
+        with _fitting(str(saved.dir)):
+            actor.load_adapter(i, ad)
     return Trained("lorasa", actor, critic, meta.get("run_id"), config, policy)
+
+
+@contextmanager
+def _fitting(where: str) -> Iterator[None]:
+    """Stored tensors or config that do not fit the network (a missing tensor, another shape,
+    a malformed config) end as a one-line StoreError naming the folder, not a traceback."""
+    try:
+        yield
+    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+        text = " ".join(str(exc).split())[:200]
+        raise StoreError(
+            f"{where}: stored tensors do not fit the network their config describes ({text}); "
+            "expected files written by PolicyStore (retrain with `factory-twin train`)"
+        ) from None
 
 
 def _check_version(saved: SavedVersion, meta: dict) -> None:
