@@ -32,6 +32,7 @@ from factory_twin.cli_args import (
     err_console,
     fail,
     int_range,
+    scenario_warnings_as_lines,
 )
 from factory_twin.cli_progress import bars, console, progress_bars
 from factory_twin.errors import FactoryTwinError
@@ -48,12 +49,14 @@ app = typer.Typer(
 
 
 def friendly(fn: Callable) -> Callable:
-    """Turn the project's own errors into one line on stderr and exit code 2."""
+    """Turn the project's own errors into one line on stderr and exit code 2 (and scenario
+    warnings into one line each)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            with scenario_warnings_as_lines():
+                return fn(*args, **kwargs)
         except FactoryTwinError as exc:
             fail(exc)
         except KeyboardInterrupt:

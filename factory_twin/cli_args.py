@@ -15,14 +15,16 @@ the trainer and env derive per-episode seeds from it (``seed * 1000 + env``, the
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 
-from factory_twin.errors import FactoryTwinError, OptionError
+from factory_twin.errors import FactoryTwinError, OptionError, ScenarioWarning
 
 __all__ = [
     "MAX_RUN_ID",
@@ -41,6 +43,7 @@ __all__ = [
     "err_console",
     "fail",
     "int_range",
+    "scenario_warnings_as_lines",
 ]
 
 MAX_SEED = 2**32 - 1
@@ -49,6 +52,24 @@ MAX_STEPS = 10**10  # environment steps: years of CPU time, still exact in a flo
 
 # markup off: scenario and station names are the planner's text and may contain "[...]"
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200, markup=False)
+
+
+@contextmanager
+def scenario_warnings_as_lines() -> Iterator[None]:
+    """While the block runs, each ScenarioWarning prints as one line on stderr (others as
+    Python prints them); every one is shown, not only the first per place."""
+    with warnings.catch_warnings():
+        previous = warnings.showwarning
+        warnings.simplefilter("always", ScenarioWarning)
+
+        def show(message, category, filename, lineno, file=None, line=None) -> None:
+            if issubclass(category, ScenarioWarning):
+                err_console.print(f"warning: {message}", highlight=False, soft_wrap=True)
+            else:
+                previous(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield
 
 
 def fail(exc: FactoryTwinError) -> NoReturn:
