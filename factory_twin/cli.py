@@ -76,7 +76,7 @@ def _open_db(db: str | None):
     from factory_twin.store.connection import database_url
     from factory_twin.store.runlog import open_db
 
-    return open_db(database_url(db))
+    return open_db(database_url(db), create=False)  # read-only commands make no file
 
 
 def _executor(workers: int | None, ray: str | None):

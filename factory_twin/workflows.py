@@ -28,6 +28,7 @@ from factory_twin.store.curves import add_updates
 from factory_twin.store.policies import PolicyStore
 from factory_twin.store.policy_sets import load_lorasa_set
 from factory_twin.store.runlog import Database, ending_status, open_db
+from factory_twin.store.writable import require_writable
 from factory_twin.train.config import TrainConfig
 
 if TYPE_CHECKING:
@@ -46,6 +47,9 @@ class Task(Protocol):
 
 
 Track = Callable[[str, int], Task]  # (description, total) -> a task to report on
+
+
+STORE_WHAT = "the policy store (--store)"
 
 
 @dataclass
@@ -160,6 +164,8 @@ def compare(ws: Workspace, spec: CompareSpec, executor: Executor, track: Track) 
 
     sc, seeds = ws.scenario, eval_seeds(spec.eval_seeds)
     stored = _stored_policies(ws, spec.methods) if spec.reuse else {}
+    if any(m not in stored for m in spec.methods):
+        require_writable(ws.store.root, STORE_WHAT)
     plan: list[tuple[str, Job]] = [
         (h, Job(evaluate_job, (sc, h, seeds))) for h in registry.HEURISTICS
     ]
@@ -281,6 +287,9 @@ def train(
     from factory_twin.train.config import config_from_dict
     from factory_twin.train.pipeline import train_method
 
+    require_writable(ws.store.root, STORE_WHAT)
+    if checkpoints is not None:
+        require_writable(checkpoints, "training checkpoints (--checkpoints)")
     if resume is not None:
         cfg = config_from_dict(ws.db.get_run(resume).config)
     task = track(f"training {registry.label(cfg.method)}", cfg.total_steps)
@@ -321,6 +330,7 @@ def what_if(
     from factory_twin.train.adapt import adapt_station
     from factory_twin.train.evaluate import evaluate_actor
 
+    require_writable(ws.store.root, STORE_WHAT)
     task = track(f"adapter of {station}", steps)
     before, after = adapt_station(
         ws.scenario, ws.scenario_id, station, steps, seed, ws.db, ws.store,

@@ -49,14 +49,15 @@ __all__ = ["Database", "episode_kpis", "open_db"]
 T = TypeVar("T")
 
 
-def open_db(url: str) -> Database:
-    """Open (creating if needed) a database migrated to the newest schema.
+def open_db(url: str, create: bool = True) -> Database:
+    """Open (creating if needed, unless ``create`` is off) a database migrated to the newest
+    schema.
 
     Safe to call from several processes at once on a fresh file: the migration runs inside
     a ``BEGIN IMMEDIATE`` transaction, so SQLite serialises the callers and each later one
     finds Alembic's version table already at head.
     """
-    engine, where = connect(url)
+    engine, where = connect(url, create)
     return Database(engine, where)
 
 
