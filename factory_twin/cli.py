@@ -145,6 +145,8 @@ def run(
 @friendly
 def runs(db: DbOption = None, limit: count("--limit", 1, 100_000, "runs to list") = 30) -> None:
     """List the runs stored in the log, newest first."""
+    from factory_twin.store.run_owners import run_status
+
     database = _open_db(db)
     table = Table(title=f"runs in {database.where}")
     columns = ("id", "scenario", "kind", "method", "seed", "status", "episodes", "throughput/h")
@@ -153,7 +155,7 @@ def runs(db: DbOption = None, limit: count("--limit", 1, 100_000, "runs to list"
     for r in database.list_runs(limit):
         th = "" if r.mean_throughput is None else f"{r.mean_throughput * 60:.1f}"
         table.add_row(
-            str(r.id), r.scenario_name, r.kind, r.method, str(r.seed), r.status,
+            str(r.id), r.scenario_name, r.kind, r.method, str(r.seed), run_status(r),
             str(r.episode_count), th, r.created_at.strftime("%Y-%m-%d %H:%M"),
         )  # fmt: skip
     console.print(table)
@@ -185,6 +187,9 @@ def train(
             help="continue an interrupted run from its last checkpoint",
         ),
     ] = None,
+    allow_changed_scenario: Annotated[
+        bool, typer.Option(help="with --resume: continue even if the scenario file changed")
+    ] = False,
     checkpoints: Annotated[Path, typer.Option(help="folder for training checkpoints")] = Path(
         "checkpoints"
     ),
@@ -208,7 +213,9 @@ def train(
     )  # fmt: skip
     ws = _workspace(file, db, store)
     with progress_bars() as progress:
-        t = train_workflow(ws, cfg, bars(progress), checkpoints, checkpoint_every, resume)
+        t = train_workflow(
+            ws, cfg, bars(progress), checkpoints, checkpoint_every, resume, allow_changed_scenario
+        )
     counts = t.actor.parameter_counts()
     console.print(
         f"trained {label(t.method)} on '{ws.scenario.name}' (run {t.run_id}); "

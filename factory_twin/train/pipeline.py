@@ -34,8 +34,9 @@ from factory_twin.store.policy_sets import (
 )
 from factory_twin.store.runlog import Database, ending_status, episode_kpis
 from factory_twin.train.checkpoint import load_checkpoint, save_checkpoint
-from factory_twin.train.config import TrainConfig, config_from_dict
+from factory_twin.train.config import TrainConfig
 from factory_twin.train.mappo import MAPPO, Progress
+from factory_twin.train.resumable import resumable_run
 from factory_twin.train.tensors import prefixed, unprefixed
 
 
@@ -59,21 +60,22 @@ def train_method(
     checkpoints: Path | None = None,
     checkpoint_every: int = 10,
     resume: int | None = None,
+    allow_changed: bool = False,
 ) -> Trained:
     """Train one method under the config's budget, store the result, log the run.
 
     Every finished training episode is logged with its KPIs. With `checkpoints`, the trainer's
     full state is written (atomically) every `checkpoint_every` updates under
     `checkpoints/run-<id>/`; `resume=<run id>` continues such a run from its last checkpoint,
-    under the same run id, so the log shows one run with its whole episode history.
+    under the same run id, so the log shows one run with its whole episode history
+    (`train.resumable` says which runs may be resumed; `allow_changed` accepts an edited
+    scenario).
     """
     if resume is not None:
-        run = db.get_run(resume)
-        if run.checkpoint_path is None:
-            raise StoreError(f"run {resume} has no checkpoint to resume from")
-        cfg = config_from_dict(run.config)
+        run, cfg = resumable_run(db, resume, scenario, scenario_id, allow_changed)
         run_id, trainer = resume, MAPPO(scenario, cfg)
-        load_checkpoint(trainer, Path(run.checkpoint_path))
+        with _fitting(run.checkpoint_path):
+            load_checkpoint(trainer, Path(run.checkpoint_path))
         db.finish_run(run_id, "running")
     else:
         run_id = db.start_run(scenario_id, "train", cfg.method, cfg.seed, cfg.to_dict())
