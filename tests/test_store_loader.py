@@ -167,3 +167,27 @@ def test_lorasa_set_file_is_read_guarded(store: PolicyStore, tmp_path: Path):
     os.mkfifo(path)
     with pytest.raises(StoreError, match="not a regular file"):
         load_lorasa_set(store, SCENARIO)
+
+
+def test_tensors_that_do_not_fit_the_network_are_one_line(tmp_path: Path):
+    from helpers import TINY_TRAIN, rushable_line
+
+    from factory_twin.train.config import TrainConfig
+    from factory_twin.train.mappo import MAPPO
+    from factory_twin.train.pipeline import Trained, full_config, load_trained, save_trained
+
+    sc = rushable_line()
+    trainer = MAPPO(sc, TrainConfig(method="ps", **TINY_TRAIN))
+    t = Trained("ps", trainer.actor, trainer.critic, None, full_config(trainer))
+    store = PolicyStore(tmp_path / "store")
+    save_trained(store, None, sc, t)
+    assert load_trained(store, sc, "ps").method == "ps"
+    tensors, meta = store.load_policy(sc.name, "ps")
+    name = next(iter(tensors))
+    missing = {k: v for k, v in tensors.items() if k != name}
+    reshaped = {**tensors, name: torch.zeros(3, 1)}
+    for broken in (missing, reshaped):
+        store.save_policy(sc.name, "ps", broken, meta)
+        with pytest.raises(StoreError, match="do not fit the network") as info:
+            load_trained(store, sc, "ps")
+        assert "\n" not in str(info.value) and "_policies" in str(info.value)
