@@ -15,10 +15,26 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from factory_twin.cli_args import (
+    MAX_RUN_ID,
+    DbOption,
+    RayOption,
+    ScenarioArg,
+    SeedOption,
+    SelectOption,
+    StepsOption,
+    StoreOption,
+    ViewOption,
+    WorkersOption,
+    count,
+    err_console,
+    fail,
+    int_range,
+    scenario_warnings_as_lines,
+)
+from factory_twin.cli_progress import bars, console, progress_bars
 from factory_twin.errors import FactoryTwinError
 from factory_twin.policy.registry import HEURISTICS, METHODS, label, names, resolve, training_method
 from factory_twin.scenario import json_schema, load_scenario
@@ -30,49 +46,19 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-# wide enough for the KPI table when output goes to a file or CI log instead of a terminal
-# markup off: scenario and station names are the planner's text and may contain "[...]"
-console = Console(width=None if sys.stdout.isatty() else 160, markup=False)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200, markup=False)
-
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        help="SQLAlchemy URL or SQLite path (default: $FACTORY_TWIN_DB, "
-        "else db/factory_twin.sqlite)",
-    ),
-]
-StoreOption = Annotated[
-    Path,
-    typer.Option("--store", help="folder of stored policies", envvar="FACTORY_TWIN_STORE"),
-]
-ScenarioArg = Annotated[Path, typer.Argument(help="scenario YAML file")]
-SelectOption = Annotated[str | None, typer.Option(help="station to highlight and detail")]
-ViewOption = Annotated[str, typer.Option(help="lower left panel: kpis | charts (key g)")]
-StepsOption = Annotated[
-    int, typer.Option("--steps", min=1_000, help="training budget in environment steps")
-]
-WorkersOption = Annotated[
-    int | None,
-    typer.Option(min=1, max=256, help="worker processes (default: every core; 1 = this one)"),
-]
-RayOption = Annotated[
-    str | None,
-    typer.Option("--ray", help="run the jobs as Ray tasks on this cluster ('auto' finds it)"),
-]
 
 
 def friendly(fn: Callable) -> Callable:
-    """Turn the project's own errors into one line on stderr and exit code 2."""
+    """Turn the project's own errors into one line on stderr and exit code 2 (and scenario
+    warnings into one line each)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            with scenario_warnings_as_lines():
+                return fn(*args, **kwargs)
         except FactoryTwinError as exc:
-            err_console.print(f"error: {exc}", style="bold red", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
+            fail(exc)
         except KeyboardInterrupt:
             err_console.print("interrupted")
             raise typer.Exit(130) from None
@@ -90,37 +76,7 @@ def _open_db(db: str | None):
     from factory_twin.store.connection import database_url
     from factory_twin.store.runlog import open_db
 
-    return open_db(database_url(db))
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}", markup=False, style="bold"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}", markup=False),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    )
-
-
-class _Bar:
-    """A workflow's `Task` drawn as one rich progress bar."""
-
-    def __init__(self, progress: Progress, description: str, total: int) -> None:
-        self.progress, self.id = progress, progress.add_task(description, total=total, info="")
-
-    def advance(self, n: int = 1) -> None:
-        self.progress.advance(self.id, n)
-
-    def update(self, completed: int, info: str = "") -> None:
-        self.progress.update(self.id, completed=completed, info=info)
-
-
-def _bars(progress: Progress):
-    """A workflow's `Track`: every task it starts becomes a bar."""
-    return functools.partial(_Bar, progress)
+    return open_db(database_url(db), create=False)  # read-only commands make no file
 
 
 def _executor(workers: int | None, ray: str | None):
@@ -163,8 +119,8 @@ def schema() -> None:
 def run(
     file: ScenarioArg,
     policy: Annotated[str, typer.Option(help=f"one of {', '.join(names())}, or 'all'")] = "all",
-    seeds: Annotated[int, typer.Option(min=1, max=10_000, help="replications")] = 5,
-    seed: Annotated[int, typer.Option(help="first seed")] = 0,
+    seeds: count("--seeds", 1, 10_000, "replications") = 5,
+    seed: SeedOption = 0,
     db: DbOption = None,
     store: StoreOption = Path("adapters_store"),
     record: Annotated[
@@ -179,16 +135,18 @@ def run(
     for name in chosen:
         resolve(name)
     ws = _workspace(file, db, store)
-    with _progress() as progress:
-        results = simulate(ws, chosen, list(range(seed, seed + seeds)), _bars(progress), record)
+    with progress_bars() as progress:
+        results = simulate(ws, chosen, list(range(seed, seed + seeds)), bars(progress), record)
     title = f"{ws.scenario.name}: {seeds} seeds, {ws.scenario.horizon.length:g} min each"
     console.print(kpi_table(title, results))
 
 
 @app.command()
 @friendly
-def runs(db: DbOption = None, limit: Annotated[int, typer.Option(min=1)] = 30) -> None:
+def runs(db: DbOption = None, limit: count("--limit", 1, 100_000, "runs to list") = 30) -> None:
     """List the runs stored in the log, newest first."""
+    from factory_twin.store.run_owners import run_status
+
     database = _open_db(db)
     table = Table(title=f"runs in {database.where}")
     columns = ("id", "scenario", "kind", "method", "seed", "status", "episodes", "throughput/h")
@@ -197,7 +155,7 @@ def runs(db: DbOption = None, limit: Annotated[int, typer.Option(min=1)] = 30) -
     for r in database.list_runs(limit):
         th = "" if r.mean_throughput is None else f"{r.mean_throughput * 60:.1f}"
         table.add_row(
-            str(r.id), r.scenario_name, r.kind, r.method, str(r.seed), r.status,
+            str(r.id), r.scenario_name, r.kind, r.method, str(r.seed), run_status(r),
             str(r.episode_count), th, r.created_at.strftime("%Y-%m-%d %H:%M"),
         )  # fmt: skip
     console.print(table)
@@ -212,8 +170,8 @@ def train(
     file: ScenarioArg,
     method: Annotated[str, typer.Option(help=" | ".join(METHODS))] = "lorasa",
     steps: StepsOption = TrainConfig.total_steps,
-    seed: int = 0,
-    rank: Annotated[int, typer.Option(min=1, max=256, help="LoRA rank")] = TrainConfig.rank,
+    seed: SeedOption = 0,
+    rank: count("--rank", 1, 256, "LoRA rank") = TrainConfig.rank,
     alpha: Annotated[float | None, typer.Option(help="LoRA alpha (default: rank)")] = None,
     layers: Annotated[str, typer.Option(help="adapter layers: all | deeper")] = "all",
     switch: Annotated[
@@ -223,12 +181,19 @@ def train(
         str, typer.Option(help="LoRASA: shared policy the adapters start from: ps | ps-id")
     ] = TrainConfig.lorasa_base,
     resume: Annotated[
-        int | None, typer.Option(help="continue an interrupted run from its last checkpoint")
+        int | None,
+        typer.Option(
+            callback=int_range("--resume", 1, MAX_RUN_ID),
+            help="continue an interrupted run from its last checkpoint",
+        ),
     ] = None,
+    allow_changed_scenario: Annotated[
+        bool, typer.Option(help="with --resume: continue even if the scenario file changed")
+    ] = False,
     checkpoints: Annotated[Path, typer.Option(help="folder for training checkpoints")] = Path(
         "checkpoints"
     ),
-    checkpoint_every: Annotated[int, typer.Option(min=1, help="updates between checkpoints")] = 5,
+    checkpoint_every: count("--checkpoint-every", 1, 10**6, "updates between checkpoints") = 5,
     db: DbOption = None,
     store: StoreOption = Path("adapters_store"),
 ) -> None:
@@ -247,8 +212,10 @@ def train(
         adapter_layers=layers, switch_fraction=switch, lorasa_base=lorasa_base,
     )  # fmt: skip
     ws = _workspace(file, db, store)
-    with _progress() as progress:
-        t = train_workflow(ws, cfg, _bars(progress), checkpoints, checkpoint_every, resume)
+    with progress_bars() as progress:
+        t = train_workflow(
+            ws, cfg, bars(progress), checkpoints, checkpoint_every, resume, allow_changed_scenario
+        )
     counts = t.actor.parameter_counts()
     console.print(
         f"trained {label(t.method)} on '{ws.scenario.name}' (run {t.run_id}); "
@@ -262,12 +229,15 @@ def train(
 def compare(
     file: ScenarioArg,
     steps: StepsOption = TrainConfig.total_steps,
-    train_seeds: Annotated[
-        int, typer.Option(min=1, max=100, help="training seeds per method (runs per method)")
-    ] = 3,
+    train_seeds: count("--train-seeds", 1, 100, "training seeds per method (runs per method)") = 3,
     eval_seeds: Annotated[
         int,
-        typer.Option("--eval-seeds", "--seeds", min=2, max=1000, help="held-out evaluation seeds"),
+        typer.Option(
+            "--eval-seeds",
+            "--seeds",
+            callback=int_range("--eval-seeds", 2, 1000),
+            help="held-out evaluation seeds",
+        ),
     ] = 5,
     methods: Annotated[str, typer.Option(help="comma-separated methods")] = ",".join(METHODS),
     reuse: Annotated[
@@ -304,8 +274,8 @@ def compare(
     spec = CompareSpec(chosen, steps, train_seeds, eval_seeds, reuse)
     executor = _executor(workers, ray)
     ws = _workspace(file, db, store)
-    with _progress() as progress:
-        result = compare_workflow(ws, spec, executor, _bars(progress))
+    with progress_bars() as progress:
+        result = compare_workflow(ws, spec, executor, bars(progress))
     console.print(comparison_table(result))
     for line in verdict_lines(result):
         console.print(line, highlight=False)
@@ -325,8 +295,8 @@ def adapt(
     file: ScenarioArg,
     station: Annotated[str, typer.Option(help="the station you changed in the YAML")],
     steps: StepsOption = 60_000,
-    seed: int = 0,
-    seeds: Annotated[int, typer.Option(min=2, help="evaluation seeds")] = 5,
+    seed: SeedOption = 0,
+    seeds: count("--seeds", 2, 1000, "evaluation seeds") = 5,
     db: DbOption = None,
     store: StoreOption = Path("adapters_store"),
 ) -> None:
@@ -336,8 +306,8 @@ def adapt(
     from factory_twin.workflows import what_if
 
     ws = _workspace(file, db, store)
-    with _progress() as progress:
-        found = what_if(ws, station, steps, seed, seeds, _bars(progress))
+    with progress_bars() as progress:
+        found = what_if(ws, station, steps, seed, seeds, bars(progress))
     console.print(kpi_table(f"{ws.scenario.name} after editing {station}", found.results))
     console.print(f"new adapter version v{found.version} for {station}", highlight=False)
 
@@ -367,7 +337,7 @@ def watch(
     ] = False,
     left: Annotated[str | None, typer.Option(help="left pane's policy (with --right)")] = None,
     right: Annotated[str | None, typer.Option(help="right pane's policy (with --left)")] = None,
-    seed: int = 0,
+    seed: SeedOption = 0,
     speed: Annotated[float, typer.Option(help="simulated minutes per second")] = 30.0,
     frames: Annotated[Path | None, typer.Option(help="write PNG frames here (headless)")] = None,
     gif: Annotated[Path | None, typer.Option(help="write an animated GIF (headless)")] = None,
@@ -404,7 +374,12 @@ def watch(
 @app.command()
 @friendly
 def replay(
-    run_id: Annotated[int, typer.Argument(help="a run stored with `run --record`")],
+    run_id: Annotated[
+        int,
+        typer.Argument(
+            callback=int_range("RUN_ID", 1, MAX_RUN_ID), help="a run stored with `run --record`"
+        ),
+    ],
     speed: Annotated[float, typer.Option(help="simulated minutes per second")] = 30.0,
     gif: Annotated[Path | None, typer.Option(help="write an animated GIF instead")] = None,
     select: SelectOption = None,
@@ -434,8 +409,8 @@ def replay(
 def sweep(
     file: ScenarioArg,
     policy: Annotated[str, typer.Option(help=f"one of {', '.join(names())}")] = "min-setup",
-    seeds: Annotated[int, typer.Option(min=1, max=100_000, help="replications")] = 16,
-    seed: Annotated[int, typer.Option(help="first seed")] = 0,
+    seeds: count("--seeds", 1, 100_000, "replications") = 16,
+    seed: SeedOption = 0,
     workers: WorkersOption = None,
     ray: RayOption = None,
     db: DbOption = None,
@@ -450,9 +425,9 @@ def sweep(
     resolve(policy)
     executor = _executor(workers, ray)
     ws = _workspace(file, db, store)
-    with _progress() as progress:
+    with progress_bars() as progress:
         result = sweep_workflow(
-            ws, policy, list(range(seed, seed + seeds)), executor, _bars(progress)
+            ws, policy, list(range(seed, seed + seeds)), executor, bars(progress)
         )
     title = (
         f"{ws.scenario.name}: {seeds} seeds, {ws.scenario.horizon.length:g} min each, "

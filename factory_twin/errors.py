@@ -16,6 +16,15 @@ class ScenarioError(FactoryTwinError):
         super().__init__(f"{where}: {expected}")
 
 
+class ScenarioWarning(UserWarning):
+    """A scenario is valid but likely not what the planner meant (e.g. it would run for
+    hours): names file, field path and why. The CLI prints it as one line and goes on."""
+
+    def __init__(self, file: str, path: str, message: str) -> None:
+        self.file, self.path, self.message = file, path, message
+        super().__init__(f"{file}: {path}: {message}")
+
+
 class StoreError(FactoryTwinError):
     """An adapter or checkpoint file is missing, tampered with, or does not fit the base policy."""
 

@@ -9,7 +9,9 @@ and does nothing.
 Steps named in the code: ``version-before-rename`` (a store version's files written, not yet
 renamed into place), ``lorasa-after-base`` (a LoRASA base published, no adapter yet),
 ``lorasa-before-set`` (base and adapters published, the set pointer not yet switched),
-``checkpoint-before-switch`` (a checkpoint folder written, its pointer not yet switched).
+``checkpoint-before-switch`` (a checkpoint folder written, its pointer not yet switched),
+``atomic-before-replace`` (an atomic write's temp file complete, not yet renamed onto its
+target; with ``@n`` the n-th such write).
 """
 
 from __future__ import annotations

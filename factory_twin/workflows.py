@@ -27,7 +27,9 @@ from factory_twin.store.connection import database_url
 from factory_twin.store.curves import add_updates
 from factory_twin.store.policies import PolicyStore
 from factory_twin.store.policy_sets import load_lorasa_set
+from factory_twin.store.run_owners import mark_abandoned_runs
 from factory_twin.store.runlog import Database, ending_status, open_db
+from factory_twin.store.writable import require_writable
 from factory_twin.train.config import TrainConfig
 
 if TYPE_CHECKING:
@@ -48,6 +50,9 @@ class Task(Protocol):
 Track = Callable[[str, int], Task]  # (description, total) -> a task to report on
 
 
+STORE_WHAT = "the policy store (--store)"
+
+
 @dataclass
 class Workspace:
     """What every command works on: the scenario, its row in the log, the log and the store."""
@@ -64,6 +69,7 @@ def open_workspace(path: Path, db: str | None, store: Path) -> Workspace:
     database = open_db(database_url(db))
     text = path.read_text(encoding="utf-8")
     sid = database.ensure_scenario(scenario.name, scenario.content_hash(), text)
+    mark_abandoned_runs(database)  # runs left 'running' by a dead process say so now
     return Workspace(scenario, sid, database, PolicyStore(store))
 
 
@@ -160,6 +166,8 @@ def compare(ws: Workspace, spec: CompareSpec, executor: Executor, track: Track) 
 
     sc, seeds = ws.scenario, eval_seeds(spec.eval_seeds)
     stored = _stored_policies(ws, spec.methods) if spec.reuse else {}
+    if any(m not in stored for m in spec.methods):
+        require_writable(ws.store.root, STORE_WHAT)
     plan: list[tuple[str, Job]] = [
         (h, Job(evaluate_job, (sc, h, seeds))) for h in registry.HEURISTICS
     ]
@@ -275,14 +283,19 @@ def train(
     checkpoints: Path | None = None,
     checkpoint_every: int = 5,
     resume: int | None = None,
+    allow_changed: bool = False,
 ) -> Trained:
     """Train one method in this process (checkpointed, resumable) and store it; `resume`
-    continues a run from its stored config and last checkpoint."""
-    from factory_twin.train.config import config_from_dict
+    continues a run from its stored config and last checkpoint (`allow_changed`: even if the
+    scenario file changed since)."""
     from factory_twin.train.pipeline import train_method
+    from factory_twin.train.resumable import resumable_run
 
+    require_writable(ws.store.root, STORE_WHAT)
+    if checkpoints is not None:
+        require_writable(checkpoints, "training checkpoints (--checkpoints)")
     if resume is not None:
-        cfg = config_from_dict(ws.db.get_run(resume).config)
+        _, cfg = resumable_run(ws.db, resume, ws.scenario, ws.scenario_id, allow_changed)
     task = track(f"training {registry.label(cfg.method)}", cfg.total_steps)
     return train_method(
         ws.scenario,
@@ -294,6 +307,7 @@ def train(
         checkpoints=checkpoints,
         checkpoint_every=checkpoint_every,
         resume=resume,
+        allow_changed=allow_changed,
     )
 
 
@@ -321,6 +335,7 @@ def what_if(
     from factory_twin.train.adapt import adapt_station
     from factory_twin.train.evaluate import evaluate_actor
 
+    require_writable(ws.store.root, STORE_WHAT)
     task = track(f"adapter of {station}", steps)
     before, after = adapt_station(
         ws.scenario, ws.scenario_id, station, steps, seed, ws.db, ws.store,

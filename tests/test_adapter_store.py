@@ -16,6 +16,7 @@ import factory_twin.store.policies as policies_mod
 from factory_twin.errors import StoreError
 from factory_twin.store.atomic import atomic_write_bytes, atomic_write_text
 from factory_twin.store.policies import PolicyStore, safe_name
+from factory_twin.store.weights import MANIFEST_KEY, manifest_digest
 
 RANK = 4
 SCENARIO, STATION = "two-stage line", "drill"
@@ -61,11 +62,16 @@ def saved_weights(store: PolicyStore, station: str = STATION) -> tuple[Path, Pat
     return vdir / "adapter.safetensors", vdir / "adapter.json"
 
 
+def resign(json_path: Path, data: dict) -> None:
+    """Write manifest fields with a matching manifest hash, as an attacker who re-signs would."""
+    json_path.write_text(json.dumps({**data, MANIFEST_KEY: manifest_digest(data)}))
+
+
 def rewrite_sha(json_path: Path, weights: Path) -> None:
     """Make the JSON agree with a tampered weights file, to reach the later checks."""
     data = json.loads(json_path.read_text())
     data["sha256"] = hashlib.sha256(weights.read_bytes()).hexdigest()
-    json_path.write_text(json.dumps(data))
+    resign(json_path, data)
 
 
 def test_round_trip_is_bit_identical(store: PolicyStore) -> None:
@@ -159,7 +165,7 @@ def test_wrong_rank_is_refused(store: PolicyStore) -> None:
     _, json_path = saved_weights(store)
     data = json.loads(json_path.read_text())
     data["rank"] = 8
-    json_path.write_text(json.dumps(data))
+    resign(json_path, data)
     with pytest.raises(StoreError, match="shape") as info:
         store.load_adapter(SCENARIO, STATION, expected_rank=8)
     assert "adapter.safetensors" in str(info.value)

@@ -42,7 +42,7 @@ def test_updates_table_migrates_onto_an_old_database(tmp_path: Path) -> None:
     add_updates(db, 1, [UpdatePoint(1, 2048, "base", 3.5, {"policy": 0.1}, math.nan)])
     assert [p.steps for p in updates(db, 1)] == [2048]
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002",)]
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0003",)]
 
 
 def test_curve_round_trip_nan_as_null_and_replace(tmp_path: Path) -> None:

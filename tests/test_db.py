@@ -180,7 +180,7 @@ def test_migrations_create_every_table_on_fresh_file(tmp_path: Path) -> None:
     names = set(inspect(db.engine).get_table_names())
     assert TABLES | {"alembic_version"} == names
     with db.engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0002"
+        assert MigrationContext.configure(conn).get_current_revision() == "0003"
     db.close()
     open_db(str(path)).close()  # re-opening an up-to-date file is a no-op
 

@@ -110,11 +110,11 @@ def text_only(text: str) -> None:
 
 # --- valid documents ------------------------------------------------------------------------
 
-# names from a small alphabet of awkward characters keep generation fast; fully arbitrary
-# unicode (control characters included) comes in through the `rename` mutation below
+# names from a small alphabet of awkward (printable) characters keep generation fast; fully
+# arbitrary unicode (control, bidi and zero-width characters included, which names refuse)
+# comes in through the `rename` mutation below
 NAME_CHARS = st.sampled_from(
-    list("abcxyzABZ019-_.() /é߀")
-    + ["🍾", "😀", "מ", "ي", "中", "\u200f", "\u202e", "\u0301", "\u3000", "\ufeff", "\U0001f3ed"]
+    list("abcxyzABZ019-_.() /é߀") + ["🍾", "😀", "מ", "ي", "中", "\u0301", "\U0001f3ed"]
 )
 NAMES = st.one_of(
     st.sampled_from(

@@ -2,9 +2,11 @@
 
 - `model`: the pydantic models and the rules a line must satisfy to be simulated;
 - `loading`: YAML text or files in, a validated `Scenario` (or one `ScenarioError`) out;
-- `capacity`: station rates and the line's availability-adjusted throughput bound.
+- `capacity`: station rates and the line's availability-adjusted throughput bound;
+- `workload`: how long a replication would run (the loader warns when unreasonably long).
 
-`model` imports nothing from the other two, `capacity` only `model`, `loading` both. The names
+`model` imports nothing from the others, `capacity` only `model`, `workload` those two,
+`loading` all three. The names
 below are the package's public API: `from factory_twin.scenario import Scenario, load_scenario`.
 """
 

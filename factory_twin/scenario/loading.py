@@ -14,21 +14,24 @@ the document as a whole `(top level)`.
 After the models validate, the loader checks the one rule that needs the line's capacity: the
 availability-adjusted throughput bound (the denominator of the `bound_pct` KPI) must be finite
 and at least `MIN_BOUND`, since scrap probabilities close to 1 at many stations can make it
-underflow to 0.
+underflow to 0. Last it warns (a `ScenarioWarning`, one line naming the field; the scenario is
+still returned) when a replication would run unreasonably long (`workload`).
 """
 
 from __future__ import annotations
 
 import math
 import re
+import warnings
 from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
 
-from factory_twin.errors import ScenarioError
+from factory_twin.errors import ScenarioError, ScenarioWarning
 from factory_twin.scenario.capacity import MIN_BOUND, availability_adjusted_bound
 from factory_twin.scenario.model import DIST_PARAMS, FieldError, Scenario
+from factory_twin.scenario.workload import workload_warnings
 
 MAX_TEXT_BYTES = 2 * 1024 * 1024
 MAX_NESTING = 64  # YAML collections inside each other; a scenario needs about 6
@@ -171,6 +174,8 @@ def parse_scenario(data: object, file: str = "<scenario>") -> Scenario:
         raise ScenarioError(file, "(top level)", "the document is nested too deeply") from None
     else:
         _check_bound(scenario, file)
+        for path, message in workload_warnings(scenario):
+            warnings.warn(ScenarioWarning(file, path, message), stacklevel=2)
         return scenario
     path = _format_loc(err["loc"], data)
     cause = err.get("ctx", {}).get("error")

@@ -25,8 +25,10 @@ Guards against scenarios the simulator cannot run (each is a validation error, n
 - gamma and lognormal coefficients of variation are at most 10 (beyond that nearly every draw
   rounds to 0 while the mean stays positive; numpy also overflows for huge values), and a
   gamma's cv is at least 1e-6 (its shape 1/cv^2 must stay finite; use `deterministic`);
-- names (line, products, stations) are 1-64 characters without '>', control characters or
-  line separators, and without leading or trailing whitespace, so they print on one line;
+- names (line, products, stations) are 1-64 characters without '>' and without leading or
+  trailing whitespace, and every character is printable (no control characters, line
+  separators, bidi overrides such as U+202E or zero-width characters), so they print on one
+  line and cannot make a terminal show other text than they hold;
 - a warm-up longer than the measured length is allowed (it only costs simulation time).
 
 One more guard needs the line's capacity, so the loader checks it after these models validate
@@ -42,7 +44,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -66,16 +67,18 @@ Time = Annotated[float, Field(ge=0, le=MAX_TIME, allow_inf_nan=False)]
 PositiveTime = Annotated[float, Field(gt=0, le=MAX_TIME, allow_inf_nan=False)]
 Duration = Annotated[float, Field(ge=MIN_TIME, le=MAX_TIME, allow_inf_nan=False)]
 
-_BAD_NAME_CHAR = re.compile("[>\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
 
 def _check_name(v: str) -> str:
     if v != v.strip():
         raise ValueError(f"name {v!r} must not start or end with whitespace")
-    bad = _BAD_NAME_CHAR.search(v)
-    if bad:
-        what = "'>' (it separates setup pairs)" if bad.group() == ">" else "control characters"
-        raise ValueError(f"name {v!r} must not contain {what}")
+    bad = next((c for c in v if c == ">" or not c.isprintable()), None)
+    if bad == ">":
+        raise ValueError(f"name {v!r} must not contain '>' (it separates setup pairs)")
+    if bad is not None:  # str.isprintable is False for controls, bidi and format characters
+        raise ValueError(
+            f"name {v!r} must not contain control characters (U+{ord(bad):04X}; "
+            "no control, bidi or invisible characters)"
+        )
     return v
 
 
@@ -84,7 +87,7 @@ Name = Annotated[
     Field(
         min_length=1,
         max_length=64,
-        description="1-64 characters; no '>', control characters or outer whitespace",
+        description="1-64 printable characters; no '>' or outer whitespace",
     ),
     AfterValidator(_check_name),
 ]

@@ -6,20 +6,29 @@ every durable file goes through here: the bytes land in a temporary file next to
 target, are flushed and fsync'ed, and only then replace the target with ``os.replace``
 (atomic on POSIX and Windows). The directory is fsync'ed afterwards so the rename itself
 survives a power cut. Readers therefore see either the old file or the new one, never a mix.
+
+A writer killed between creating its temp file and the rename leaves ``.<name>.<hex>.tmp``
+behind. Readers never look at such names; the next write of the same target removes every
+one whose writer is gone. Writers hold an flock on their temp file while they work, so a
+concurrent writer's file is never swept from under it (``store/tmpdirs.py``).
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import secrets
 from pathlib import Path
 
 from factory_twin.errors import StoreError
+from factory_twin.faults import crash_point
+from factory_twin.store.tmpdirs import still_at, sweep_stale, try_lock
 
 __all__ = ["atomic_write_bytes", "atomic_write_text", "fsync_dir"]
 
 # Temp names start with a dot so directory listings that look for real files skip them.
 _TMP_SUFFIX = ".tmp"
+_TOKEN_BYTES = 6
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:
@@ -42,16 +51,21 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
 
 
 def _open_temp(parent: Path, name: str) -> tuple[int, Path]:
-    """Create a fresh temp file beside the target; mode 0o666 lets the umask decide access."""
+    """Create and lock a fresh temp file beside the target, after sweeping those of dead
+    writers; mode 0o666 lets the umask decide access."""
+    sweep_stale(parent, f".{glob.escape(name)}.{'[0-9a-f]' * 2 * _TOKEN_BYTES}{_TMP_SUFFIX}")
     while True:
-        tmp = parent / f".{name}.{secrets.token_hex(6)}{_TMP_SUFFIX}"
+        tmp = parent / f".{name}.{secrets.token_hex(_TOKEN_BYTES)}{_TMP_SUFFIX}"
         try:
             fd = os.open(
                 tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
             )
         except FileExistsError:
             continue
-        return fd, tmp
+        try_lock(fd, block=True)
+        if still_at(fd, tmp):
+            return fd, tmp
+        os.close(fd)  # a sweeper removed it between creation and lock: start over
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
@@ -76,7 +90,8 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, target)
+            crash_point("atomic-before-replace")
+            os.replace(tmp, target)  # still locked: no sweeper can take it meanwhile
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
         if isinstance(exc, OSError):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -53,6 +54,9 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 IMMEDIATE = "factory_twin_begin_immediate"
 _LOCK_RETRY_S = 120.0
 _LOCKED_MARKERS = ("database is locked", "database is busy", "database table is locked")
+_WINDOWS_DRIVE = re.compile(r"[A-Za-z]:[\\/]")
+# an empty file younger than this may be a database another process is creating right now
+_CREATING_S = 10.0
 
 T = TypeVar("T")
 
@@ -61,12 +65,42 @@ def database_url(cli_value: str | None = None) -> str:
     """Pick the database: ``--db`` value, else $FACTORY_TWIN_DB, else ./db/factory_twin.sqlite.
 
     A bare filesystem path (anything without "://") becomes a SQLite URL, so planners can
-    write ``--db runs.sqlite`` instead of a SQLAlchemy URL.
+    write ``--db runs.sqlite`` instead of a SQLAlchemy URL. Refused, since each would lose
+    or misplace results: a blank ``--db`` (an empty $FACTORY_TWIN_DB counts as unset), a
+    path with ":" but no "://" (a mistyped URL, e.g. ``::::``) and an in-memory SQLite URL
+    (``sqlite://``, ``sqlite:///``, ``sqlite:///:memory:``).
     """
+    if cli_value is not None and not cli_value.strip():
+        raise StoreError(f"--db is {cli_value!r}; expected a SQLite file path or database URL")
     for candidate in (cli_value, os.environ.get(DB_ENV_VAR)):
         if candidate is not None and candidate.strip():
-            return _as_url(candidate.strip())
+            return _checked_url(candidate.strip())
     return DEFAULT_DB_URL
+
+
+def _checked_url(value: str) -> str:
+    """``value`` as a URL, refusing the surprising values of :func:`database_url`."""
+    if "://" not in value and ":" in value and not _WINDOWS_DRIVE.match(value):
+        raise StoreError(
+            f"{value}: a path with ':' but no '://'; expected a SQLite file path or a URL "
+            "such as sqlite:///db/x.sqlite"
+        )
+    url = _as_url(value)
+    if url.startswith("sqlite:") and _sqlite_file(_parse(url)) is None:
+        raise StoreError(
+            f"{value}: an in-memory database (results would be lost when the command ends); "
+            "expected a file, e.g. sqlite:///db/x.sqlite"
+        )
+    return url
+
+
+def _parse(url: str) -> URL:
+    try:
+        return make_url(_as_url(url))
+    except ArgumentError as exc:
+        raise StoreError(
+            f"{url}: not a database URL ({exc}); expected e.g. sqlite:///db/x.sqlite or a path"
+        ) from exc
 
 
 def _as_url(value: str) -> str:
@@ -85,30 +119,20 @@ def _sqlite_file(url: URL) -> Path | None:
     return Path(database).expanduser()
 
 
-def connect(url: str) -> tuple[Engine, str]:
-    """An engine on a database (created if needed) migrated to the newest schema, and
-    ``where``: how error messages name it (the file, or the URL without password).
+def connect(url: str, create: bool = True) -> tuple[Engine, str]:
+    """An engine on a database migrated to the newest schema, and ``where``: how error
+    messages name it (the file, or the URL without password). With ``create`` off (read-only
+    commands) a missing SQLite file is an error, and no file or folder is made.
 
     Safe to call from several processes at once on a fresh file: the migration runs inside
     a ``BEGIN IMMEDIATE`` transaction, so SQLite serialises the callers and each later one
     finds Alembic's version table already at head.
     """
-    try:
-        parsed = make_url(_as_url(url))
-    except ArgumentError as exc:
-        raise StoreError(
-            f"{url}: not a database URL ({exc}); expected e.g. sqlite:///db/x.sqlite or a path"
-        ) from exc
+    parsed = _parse(url)
     db_file = _sqlite_file(parsed)
     where = str(db_file) if db_file else parsed.render_as_string(hide_password=True)
     if db_file is not None:
-        try:
-            db_file.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(
-                f"{db_file}: cannot create directory {db_file.parent} ({exc.strerror}); "
-                "expected a writable location for the database"
-            ) from exc
+        _check_file(db_file, create)
     try:
         engine = _make_engine(parsed)
     except (SQLAlchemyError, ImportError) as exc:
@@ -122,6 +146,32 @@ def connect(url: str) -> tuple[Engine, str]:
         engine.dispose()
         raise
     return engine, where
+
+
+def _check_file(db_file: Path, create: bool) -> None:
+    """Refuse a missing file (unless ``create``: then make its folder) and an empty one that is
+    no database being created (SQLite would silently turn any empty file into one)."""
+    try:
+        info = db_file.stat()
+    except FileNotFoundError:
+        if not create:
+            raise StoreError(
+                f"{db_file}: no such database; expected the log that `run`, `train` or "
+                "`compare` write (pass --db to name another)"
+            ) from None
+        try:
+            db_file.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"{db_file}: cannot create directory {db_file.parent} ({exc.strerror}); "
+                "expected a writable location for the database"
+            ) from exc
+        return
+    if info.st_size == 0 and info.st_mtime < time.time() - _CREATING_S:
+        raise StoreError(
+            f"{db_file}: an empty file; expected a factory-twin database (delete the file to "
+            "start a new log there)"
+        )
 
 
 def _make_engine(url: URL) -> Engine:
@@ -180,8 +230,14 @@ def _migrate(engine: Engine, where: str) -> None:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
 
-    if retry(current, where, "reading the schema version") == head:
-        return
+    try:
+        if retry(current, where, "reading the schema version") == head:
+            return
+    except CommandError as exc:  # e.g. two rows in alembic_version
+        raise StoreError(
+            f"{where}: alembic_version holds no single schema revision ({one_line(exc)}); "
+            "expected exactly one row"
+        ) from exc
 
     def upgrade() -> None:
         with engine.execution_options(**{IMMEDIATE: True}).begin() as conn:

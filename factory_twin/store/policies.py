@@ -67,10 +67,27 @@ ADAPTER_JSON_KEYS = (
     "kpis",
     "created",
     "run_id",
+    "manifest_sha256",
 )
-BASE_JSON_KEYS = ("scenario", "base_hash", "scenario_hash", "sha256", "config", "created")
+BASE_JSON_KEYS = (
+    "scenario",
+    "base_hash",
+    "scenario_hash",
+    "sha256",
+    "config",
+    "created",
+    "manifest_sha256",
+)
 POLICIES_DIR_NAME = "_policies"  # whole policies of the baselines (PS, PS+ID, NPS)
-POLICY_JSON_KEYS = ("scenario", "method", "scenario_hash", "sha256", "config", "created")
+POLICY_JSON_KEYS = (
+    "scenario",
+    "method",
+    "scenario_hash",
+    "sha256",
+    "config",
+    "created",
+    "manifest_sha256",
+)
 
 _VERSION_RE = re.compile(r"v([1-9][0-9]*)")
 _UNSAFE_RE = re.compile(r"[^a-z0-9._-]+")
@@ -326,7 +343,9 @@ class PolicyStore:
     ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Load and verify one adapter version (latest if ``version`` is None)."""
         vdir = self._version_dir(self.station_dir(scenario, station), version, "adapter")
-        tensors, meta = read_verified(vdir, "adapter", ADAPTER_JSON_KEYS, expected_base_hash)
+        tensors, meta = read_verified(
+            self.root, vdir, "adapter", ADAPTER_JSON_KEYS, expected_base_hash
+        )
         json_path = vdir / "adapter.json"
         check_field(meta, "station", meta["station"] == station, repr(station), json_path)
         check_field(meta, "scenario", meta["scenario"] == scenario, repr(scenario), json_path)
@@ -349,7 +368,7 @@ class PolicyStore:
     ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Load and verify one base-policy version (latest if ``version`` is None)."""
         vdir = self._version_dir(self.base_dir(scenario), version, "base policy")
-        tensors, meta = read_verified(vdir, "base", BASE_JSON_KEYS, expected_base_hash)
+        tensors, meta = read_verified(self.root, vdir, "base", BASE_JSON_KEYS, expected_base_hash)
         json_path = vdir / "base.json"
         check_field(meta, "scenario", meta["scenario"] == scenario, repr(scenario), json_path)
         check_field(meta, "config", isinstance(meta["config"], dict), "an object", json_path)
@@ -360,7 +379,7 @@ class PolicyStore:
     ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Load and verify one baseline policy version (latest if ``version`` is None)."""
         vdir = self._version_dir(self.policy_dir(scenario, method), version, f"{method} policy")
-        tensors, meta = read_verified(vdir, "policy", POLICY_JSON_KEYS, None)
+        tensors, meta = read_verified(self.root, vdir, "policy", POLICY_JSON_KEYS, None)
         json_path = vdir / "policy.json"
         check_field(meta, "method", meta["method"] == method, repr(method), json_path)
         check_field(meta, "config", isinstance(meta["config"], dict), "an object", json_path)

@@ -27,6 +27,7 @@ from typing import Any
 from factory_twin.errors import StoreError
 from factory_twin.faults import crash_point
 from factory_twin.store.atomic import atomic_write_text
+from factory_twin.store.guarded_read import read_store_file
 from factory_twin.store.policies import PolicyStore, SavedVersion, safe_name
 from factory_twin.store.weights import positive_int
 
@@ -76,14 +77,15 @@ def _entry(saved: SavedVersion) -> dict[str, Any]:
 def load_lorasa_set(store: PolicyStore, scenario: str) -> LorasaSet:
     """The published set of ``scenario``; a one-line StoreError naming the file if unusable."""
     path = set_path(store, scenario)
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not path.exists() and not path.is_symlink():
         raise StoreError(
             f"{path}: missing; expected a published LoRASA policy (train one first with "
             "`factory-twin train --method lorasa`)"
-        ) from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        )
+    raw = read_store_file(path, store.root, "a LoRASA set file")
+    try:
+        record = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise StoreError(f"{path}: unreadable ({exc}); expected a LoRASA set file") from None
     if not isinstance(record, dict) or not isinstance(record.get("base_hash"), str):
         raise StoreError(f"{path}: expected an object with a base_hash string")

@@ -30,6 +30,8 @@ class RunInfo:
     created_at: datetime
     finished_at: datetime | None
     checkpoint_path: str | None
+    owner_pid: int | None = None  # the process that started or resumed it
+    owner_host: str | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,8 @@ class RunSummary:
     finished_at: datetime | None
     episode_count: int
     mean_throughput: float | None
+    owner_pid: int | None = None
+    owner_host: str | None = None
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from factory_twin.store.records import (
     RunSummary,
     as_utc,
 )
+from factory_twin.store.run_owners import this_owner
 from factory_twin.store.schema import (
     KPI_COLUMNS,
     RUN_KINDS,
@@ -49,14 +50,15 @@ __all__ = ["Database", "episode_kpis", "open_db"]
 T = TypeVar("T")
 
 
-def open_db(url: str) -> Database:
-    """Open (creating if needed) a database migrated to the newest schema.
+def open_db(url: str, create: bool = True) -> Database:
+    """Open (creating if needed, unless ``create`` is off) a database migrated to the newest
+    schema.
 
     Safe to call from several processes at once on a fresh file: the migration runs inside
     a ``BEGIN IMMEDIATE`` transaction, so SQLite serialises the callers and each later one
     finds Alembic's version table already at head.
     """
-    engine, where = connect(url)
+    engine, where = connect(url, create)
     return Database(engine, where)
 
 
@@ -194,6 +196,7 @@ class Database:
                 config=config_text,
                 status="running",
                 created_at=_utcnow(),
+                **this_owner(),
             )
             session.add(run)
             session.flush()
@@ -205,16 +208,19 @@ class Database:
         """Set a run's final status ('done'/'failed') and finish time.
 
         'running' is accepted too: it re-opens a run that is being resumed and clears
-        ``finished_at``.
+        ``finished_at`` and makes this process its owner.
         """
         if status not in RUN_STATUSES:
             raise StoreError(f"{self.where}: run status {status!r}; expected one of {RUN_STATUSES}")
-        finished = None if status == "running" else _utcnow()
-        self._update_run(run_id, {"status": status, "finished_at": finished}, "finishing run")
+        reopened = status == "running"
+        values = {"status": status, "finished_at": None if reopened else _utcnow()}
+        self._update_run(run_id, values | (this_owner() if reopened else {}), "finishing run")
 
     def set_checkpoint(self, run_id: int, path: str | os.PathLike[str]) -> None:
-        """Remember the latest checkpoint of a run (for ``--resume``)."""
-        self._update_run(run_id, {"checkpoint_path": os.fspath(path)}, "setting checkpoint")
+        """Remember the latest checkpoint of a run (for ``--resume``), as an absolute path: a
+        resume may start from another working directory."""
+        absolute = os.path.abspath(os.fspath(path))
+        self._update_run(run_id, {"checkpoint_path": absolute}, "setting checkpoint")
 
     def _update_run(self, run_id: int, values: dict[str, Any], doing: str) -> None:
         def do(session: Session) -> int:
@@ -248,6 +254,8 @@ class Database:
                 created_at=as_utc(run.created_at),
                 finished_at=as_utc(run.finished_at),
                 checkpoint_path=run.checkpoint_path,
+                owner_pid=run.owner_pid,
+                owner_host=run.owner_host,
             )
 
         info = self.read(do, f"reading run {run_id}")
@@ -287,6 +295,8 @@ class Database:
                     finished_at=as_utc(run.finished_at),
                     episode_count=int(n or 0),
                     mean_throughput=None if tp is None else float(tp),
+                    owner_pid=run.owner_pid,
+                    owner_host=run.owner_host,
                 )
                 for run, name, n, tp in session.execute(stmt)
             ]

@@ -110,7 +110,9 @@ class RunRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    checkpoint_path: Mapped[str | None] = mapped_column(Text)
+    checkpoint_path: Mapped[str | None] = mapped_column(Text)  # absolute
+    owner_pid: Mapped[int | None] = mapped_column(Integer)  # the process running it
+    owner_host: Mapped[str | None] = mapped_column(String(255))
 
 
 class EpisodeRow(Base):

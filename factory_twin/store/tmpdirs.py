@@ -1,4 +1,5 @@
-"""Temp folders that a writer fills before renaming them into place, and their clean-up.
+"""Temp folders (and files) that a writer fills before renaming them into place, and their
+clean-up.
 
 A writer that dies (kill -9, power cut) leaves its temp folder behind. To tell such a leftover
 from the folder of a writer that is still busy (another trainer on a slow disk), the writer
@@ -8,6 +9,7 @@ it can take. Where ``fcntl`` is missing (Windows) only folders older than a day 
 
 Race-free both ways: the sweeper removes a folder while holding its lock, and a new writer
 checks, once it holds the lock, that its folder is still the one on disk (else it starts over).
+``store.atomic`` locks its temp files the same way and sweeps them with :func:`sweep_stale`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["TMP_PREFIX", "LockedDir", "make_locked_dir", "sweep_stale"]
+__all__ = ["TMP_PREFIX", "LockedDir", "make_locked_dir", "still_at", "sweep_stale", "try_lock"]
 
 TMP_PREFIX = ".tmp-"
 _UNLOCKABLE_STALE_S = 24 * 3600
@@ -42,7 +44,10 @@ class LockedDir:
             self._fd = None
 
 
-def _try_lock(fd: int, block: bool) -> bool:
+def try_lock(fd: int, block: bool) -> bool:
+    """Take an exclusive flock on ``fd``; False when ``block`` is off and someone holds it."""
+    if fcntl is None:  # pragma: no cover - Windows
+        return True
     flags = fcntl.LOCK_EX | (0 if block else fcntl.LOCK_NB)
     try:
         fcntl.flock(fd, flags)
@@ -65,13 +70,13 @@ def make_locked_dir(parent: Path) -> LockedDir:
             fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
             continue  # a sweeper removed it between mkdir and open: start over
-        _try_lock(fd, block=True)
-        if _still_at(fd, path):
+        try_lock(fd, block=True)
+        if still_at(fd, path):
             return LockedDir(path, fd)
         os.close(fd)  # a sweeper removed it between open and lock: start over
 
 
-def _still_at(fd: int, path: Path) -> bool:
+def still_at(fd: int, path: Path) -> bool:
     """Whether ``path`` still names the folder open as ``fd`` (not removed or renamed)."""
     try:
         return os.path.samestat(os.fstat(fd), os.stat(path))
@@ -79,10 +84,11 @@ def _still_at(fd: int, path: Path) -> bool:
         return False
 
 
-def sweep_stale(parent: Path) -> list[Path]:
-    """Remove the temp folders in ``parent`` whose writer is gone; returns what was removed."""
+def sweep_stale(parent: Path, pattern: str = f"{TMP_PREFIX}*") -> list[Path]:
+    """Remove the temp folders (or files) in ``parent`` matching ``pattern`` whose writer is
+    gone; returns what was removed."""
     removed = []
-    for entry in parent.glob(f"{TMP_PREFIX}*"):
+    for entry in parent.glob(pattern):
         try:
             if _remove_if_abandoned(entry):
                 removed.append(entry)
@@ -96,13 +102,20 @@ def _remove_if_abandoned(entry: Path) -> bool:
     if fcntl is None:  # pragma: no cover - Windows
         if entry.stat().st_mtime >= time.time() - _UNLOCKABLE_STALE_S:
             return False
-        shutil.rmtree(entry, ignore_errors=True)
+        _remove(entry)
         return True
-    fd = os.open(entry, os.O_RDONLY)
+    fd = os.open(entry, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
     try:
-        if not _try_lock(fd, block=False) or not _still_at(fd, entry):
+        if not try_lock(fd, block=False) or not still_at(fd, entry):
             return False  # a live writer holds it, or it was published meanwhile
-        shutil.rmtree(entry, ignore_errors=True)
+        _remove(entry)
         return True
     finally:
         os.close(fd)
+
+
+def _remove(entry: Path) -> None:
+    if entry.is_dir() and not entry.is_symlink():
+        shutil.rmtree(entry, ignore_errors=True)
+    else:
+        entry.unlink(missing_ok=True)

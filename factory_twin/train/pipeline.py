@@ -13,7 +13,8 @@ Every training run is a row in the log's `runs` table; every adapter version a r
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -33,8 +34,9 @@ from factory_twin.store.policy_sets import (
 )
 from factory_twin.store.runlog import Database, ending_status, episode_kpis
 from factory_twin.train.checkpoint import load_checkpoint, save_checkpoint
-from factory_twin.train.config import TrainConfig, config_from_dict
+from factory_twin.train.config import TrainConfig
 from factory_twin.train.mappo import MAPPO, Progress
+from factory_twin.train.resumable import resumable_run
 from factory_twin.train.tensors import prefixed, unprefixed
 
 
@@ -58,21 +60,22 @@ def train_method(
     checkpoints: Path | None = None,
     checkpoint_every: int = 10,
     resume: int | None = None,
+    allow_changed: bool = False,
 ) -> Trained:
     """Train one method under the config's budget, store the result, log the run.
 
     Every finished training episode is logged with its KPIs. With `checkpoints`, the trainer's
     full state is written (atomically) every `checkpoint_every` updates under
     `checkpoints/run-<id>/`; `resume=<run id>` continues such a run from its last checkpoint,
-    under the same run id, so the log shows one run with its whole episode history.
+    under the same run id, so the log shows one run with its whole episode history
+    (`train.resumable` says which runs may be resumed; `allow_changed` accepts an edited
+    scenario).
     """
     if resume is not None:
-        run = db.get_run(resume)
-        if run.checkpoint_path is None:
-            raise StoreError(f"run {resume} has no checkpoint to resume from")
-        cfg = config_from_dict(run.config)
+        run, cfg = resumable_run(db, resume, scenario, scenario_id, allow_changed)
         run_id, trainer = resume, MAPPO(scenario, cfg)
-        load_checkpoint(trainer, Path(run.checkpoint_path))
+        with _fitting(run.checkpoint_path):
+            load_checkpoint(trainer, Path(run.checkpoint_path))
         db.finish_run(run_id, "running")
     else:
         run_id = db.start_run(scenario_id, "train", cfg.method, cfg.seed, cfg.to_dict())
@@ -229,10 +232,12 @@ def load_trained(store: PolicyStore, scenario: Scenario, method: str) -> Trained
         return _load_lorasa(store, scenario)
     tensors, meta = store.load_policy(scenario.name, method)
     config = meta["config"]
-    _check_fits(config, scenario, str(store.policy_dir(scenario.name, method)))
-    actor, critic = build_policy(config)
-    actor.load_state_dict(unprefixed("actor", tensors))
-    critic.load_state_dict(unprefixed("critic", tensors))
+    where = str(store.policy_dir(scenario.name, method))
+    _check_fits(config, scenario, where)
+    with _fitting(where):
+        actor, critic = build_policy(config)
+        actor.load_state_dict(unprefixed("actor", tensors))
+        critic.load_state_dict(unprefixed("critic", tensors))
     return Trained(method, actor, critic, meta.get("run_id"), config)
 
 
@@ -251,9 +256,10 @@ def _load_lorasa(store: PolicyStore, scenario: Scenario) -> Trained:
     _check_version(policy.base, meta)
     config = meta["config"]
     _check_fits(config, scenario, str(policy.base.dir))
-    actor, critic = build_policy(config)
-    actor.load_base_state_dict(unprefixed("actor", tensors))
-    critic.load_state_dict(unprefixed("critic", tensors))
+    with _fitting(str(policy.base.dir)):
+        actor, critic = build_policy(config)
+        actor.load_base_state_dict(unprefixed("actor", tensors))
+        critic.load_state_dict(unprefixed("critic", tensors))
     bh = base_hash(actor)
     if bh != meta["base_hash"]:
         raise StoreError(f"{policy.base.dir}: base weights do not match base_hash")
@@ -268,8 +274,23 @@ def _load_lorasa(store: PolicyStore, scenario: Scenario) -> Trained:
             scenario.name, st.name, saved.version, bh, expected_rank=actor.config.rank
         )
         _check_version(saved, ad_meta)
-        actor.load_adapter(i, ad)
+        with _fitting(str(saved.dir)):
+            actor.load_adapter(i, ad)
     return Trained("lorasa", actor, critic, meta.get("run_id"), config, policy)
+
+
+@contextmanager
+def _fitting(where: str) -> Iterator[None]:
+    """Stored tensors or config that do not fit the network (a missing tensor, another shape,
+    a malformed config) end as a one-line StoreError naming the folder, not a traceback."""
+    try:
+        yield
+    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+        text = " ".join(str(exc).split())[:200]
+        raise StoreError(
+            f"{where}: stored tensors do not fit the network their config describes ({text}); "
+            "expected files written by PolicyStore (retrain with `factory-twin train`)"
+        ) from None
 
 
 def _check_version(saved: SavedVersion, meta: dict) -> None:
