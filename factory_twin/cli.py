@@ -18,6 +18,17 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from factory_twin.cli_options import (
+    DbOption,
+    JsonOption,
+    RayOption,
+    ScenarioArg,
+    SelectOption,
+    StepsOption,
+    StoreOption,
+    ViewOption,
+    WorkersOption,
+)
 from factory_twin.errors import FactoryTwinError
 from factory_twin.policy.registry import HEURISTICS, METHODS, label, names, resolve, training_method
 from factory_twin.scenario import json_schema, load_scenario
@@ -33,36 +44,6 @@ app = typer.Typer(
 # markup off: scenario and station names are the planner's text and may contain "[...]"
 console = Console(width=None if sys.stdout.isatty() else 160, markup=False)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200, markup=False)
-
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        help="SQLAlchemy URL or SQLite path (default: $FACTORY_TWIN_DB, "
-        "else db/factory_twin.sqlite)",
-    ),
-]
-StoreOption = Annotated[
-    Path,
-    typer.Option("--store", help="folder of stored policies", envvar="FACTORY_TWIN_STORE"),
-]
-ScenarioArg = Annotated[Path, typer.Argument(help="scenario YAML file")]
-SelectOption = Annotated[str | None, typer.Option(help="station to highlight and detail")]
-ViewOption = Annotated[str, typer.Option(help="lower left panel: kpis | charts (key g)")]
-StepsOption = Annotated[
-    int, typer.Option("--steps", min=1_000, help="training budget in environment steps")
-]
-WorkersOption = Annotated[
-    int | None,
-    typer.Option(min=1, max=256, help="worker processes (default: every core; 1 = this one)"),
-]
-JsonOption = Annotated[
-    Path | None, typer.Option("--json", help="also write every number shown as JSON here")
-]
-RayOption = Annotated[
-    str | None,
-    typer.Option("--ray", help="run the jobs as Ray tasks on this cluster ('auto' finds it)"),
-]
 
 
 def friendly(fn: Callable) -> Callable:
