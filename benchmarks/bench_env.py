@@ -18,6 +18,7 @@ time goes.
     python benchmarks/bench_env.py            # print results
     python benchmarks/bench_env.py --write    # ... and update benchmarks/RESULTS.md
     python benchmarks/bench_env.py --quick    # tiny smoke run (seconds)
+    python benchmarks/bench_env.py --scenario scenarios/packaging.yaml   # one line only
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from common import (
 )
 from factory_twin.env import LineEnv
 from factory_twin.policy.heuristics import min_setup
-from factory_twin.scenario import Scenario
+from factory_twin.scenario import Scenario, load_scenario
 from factory_twin.sim.line import Line
 
 NAME = "bench_env"
@@ -175,6 +176,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="tiny horizons and few rounds (smoke)")
     p.add_argument("--write", action="store_true", help=f"update the section in {RESULTS.name}")
     p.add_argument("--rounds", type=int, default=None, help="interleaved rounds (median)")
+    p.add_argument(
+        "--scenario", action="append", type=Path, default=None,
+        help="time this scenario file only (repeatable; default: every shipped line)",
+    )  # fmt: skip
     return p.parse_args(argv)
 
 
@@ -182,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     rounds = args.rounds or (2 if args.quick else 7)
     scenarios = shipped_scenarios()
+    if args.scenario:
+        scenarios = {p.stem: load_scenario(p) for p in args.scenario}
     if args.quick:
         scenarios = dict(list(scenarios.items())[:1])
     runners = {"raw": run_raw, "arrays": run_env_arrays, "dict": run_env_dict}

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from factory_twin.cli_args import (
     MAX_RUN_ID,
     DbOption,
+    JsonOption,
     RayOption,
     ScenarioArg,
     SeedOption,
@@ -145,20 +145,12 @@ def run(
 @friendly
 def runs(db: DbOption = None, limit: count("--limit", 1, 100_000, "runs to list") = 30) -> None:
     """List the runs stored in the log, newest first."""
+    from factory_twin.report import runs_table
     from factory_twin.store.run_owners import run_status
 
     database = _open_db(db)
-    table = Table(title=f"runs in {database.where}")
-    columns = ("id", "scenario", "kind", "method", "seed", "status", "episodes", "throughput/h")
-    for col in (*columns, "created"):
-        table.add_column(col)
-    for r in database.list_runs(limit):
-        th = "" if r.mean_throughput is None else f"{r.mean_throughput * 60:.1f}"
-        table.add_row(
-            str(r.id), r.scenario_name, r.kind, r.method, str(r.seed), run_status(r),
-            str(r.episode_count), th, r.created_at.strftime("%Y-%m-%d %H:%M"),
-        )  # fmt: skip
-    console.print(table)
+    found = database.list_runs(limit)
+    console.print(runs_table(f"runs in {database.where}", found, [run_status(r) for r in found]))
 
 
 # --- learning ------------------------------------------------------------------------------
@@ -246,9 +238,7 @@ def compare(
     workers: WorkersOption = None,
     ray: RayOption = None,
     out: Annotated[Path | None, typer.Option(help="PNG chart path")] = None,
-    json_out: Annotated[
-        Path | None, typer.Option("--json", help="write every number shown as JSON here")
-    ] = None,
+    json_out: JsonOption = None,
     db: DbOption = None,
     store: StoreOption = Path("adapters_store"),
 ) -> None:
@@ -438,31 +428,41 @@ def sweep(
 
 @app.command()
 @friendly
-def optimum(
-    file: ScenarioArg,
-    json_out: Annotated[
-        Path | None, typer.Option("--json", help="also write every figure to this JSON file")
-    ] = None,
-) -> None:
+def optimum(file: ScenarioArg, json_out: JsonOption = None) -> None:
     """Exact optimum of a small Markovian line, and the fixed policies held against it."""
     from factory_twin.optimum.yardstick import optimum_report
+    from factory_twin.report import optimum_table
 
     sc = load_scenario(file)
     rep = optimum_report(sc, str(file))
-    table = Table(title=f"{sc.name}: exact long-run values ({rep.states} states)")
-    for col in ("policy", "good parts/h", "% of max", "team reward/h", "% of max", "note"):
-        table.add_column(col, justify="left" if col in ("policy", "note") else "right")
-    for v in [rep.best_reward, rep.best_throughput, *rep.policies]:
-        table.add_row(
-            v.name, f"{v.throughput:.2f}", f"{v.throughput_pct:.1f}", f"{v.reward:.2f}",
-            f"{v.reward_pct:.1f}", v.note,
-        )  # fmt: skip
-    console.print(table)
+    console.print(optimum_table(sc.name, rep))
     for sentence in rep.structure:
         console.print(f"optimal policy, {sentence}")
     console.print(f"states {rep.states}, policy iterations {rep.iterations}, {rep.seconds:.2f} s")
-    if json_out is not None:
-        json_out.write_text(json.dumps(rep.to_json(), indent=2), encoding="utf-8")
+    _write_json(json_out, rep.to_json())
+
+
+@app.command()
+@friendly
+def probe(
+    file: ScenarioArg,
+    policy: Annotated[str, typer.Option(help="heuristic or stored learned policy")] = "heuristic",
+    seed: SeedOption = 0,
+    store: StoreOption = Path("adapters_store"),
+    json_out: JsonOption = None,
+) -> None:
+    """How well a station's own observation tells which station it is (held out, vs chance)."""
+    from factory_twin.report import probe_table
+    from factory_twin.workflows import probe as probe_workflow
+
+    result = probe_workflow(file, policy, store, seed)
+    console.print(probe_table(result))
+    _write_json(json_out, result.to_json())
+
+
+def _write_json(path: Path | None, doc: dict) -> None:
+    if path is not None:
+        path.write_text(json.dumps(doc, indent=2), encoding="utf-8")
 
 
 def main() -> None:

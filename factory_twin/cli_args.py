@@ -31,6 +31,7 @@ __all__ = [
     "MAX_SEED",
     "MAX_STEPS",
     "DbOption",
+    "JsonOption",
     "RayOption",
     "ScenarioArg",
     "SeedOption",
@@ -139,4 +140,7 @@ def count(option: str, low: int, high: int, help: str):
 RayOption = Annotated[
     str | None,
     typer.Option("--ray", help="run the jobs as Ray tasks on this cluster ('auto' finds it)"),
+]
+JsonOption = Annotated[
+    Path | None, typer.Option("--json", help="also write every number shown as JSON here")
 ]

@@ -16,8 +16,9 @@ dict API.
 
 What other layers may use. Learning code (train/, the learned viewer driver) goes through
 this class only: `sizes`, `reset_arrays` / `step_arrays`, `acting_stations`, `now`,
-`last_seed`, `episode_counter`, `kpis()` (the episode's KPIs, for logging and evaluation),
-`snapshot()` (a read-only picture of the line, for the viewer) and `call_every` (the
+`last_seed`, `episode_counter`, `decider_actions` (a heuristic's answers, so a rule-based
+run can be observed like a learned one), `kpis()` (the episode's KPIs, for logging and
+evaluation), `snapshot()` (a read-only picture of the line, for the viewer) and `call_every` (the
 viewer's captures at exact times between decisions). `line`, the live simulator, stays
 public for tests and benchmarks that check the env against the simulator step by step;
 nothing in the package outside this module and `observation` reads it.
@@ -36,7 +37,7 @@ from factory_twin.scenario import Scenario
 from factory_twin.sim import actions
 from factory_twin.sim.clock import call_every
 from factory_twin.sim.kpi import KPIs, collect
-from factory_twin.sim.line import Line
+from factory_twin.sim.line import Decider, Line
 from factory_twin.sim.snapshot import LineSnap, snapshot
 
 
@@ -156,6 +157,17 @@ class LineEnv(ParallelEnv):
             - c_pm * (pm - last_pm)
             - c_wip * (wip - last_wip)
         )
+
+    def decider_actions(self, decider: Decider, out: np.ndarray) -> np.ndarray:
+        """Write into `out` what a rule-based `decider` answers for each acting station now
+        (for the machine of its oldest request, as the simulator would ask it); the other
+        entries are left as they are. Stepping with these answers runs the heuristic's line
+        through the env, so its observations can be studied like a learned policy's."""
+        stations = self.line.stations
+        for i in self._observer.acting_stations:
+            st = stations[i]
+            out[i] = decider(st, st.pending[0].machine)
+        return out
 
     @property
     def acting_stations(self) -> list[int]:

@@ -1,14 +1,21 @@
-"""KPI tables and charts for sets of replications (rendering only; logging is store/runlog.py)."""
+"""Tables and charts the commands print: KPIs of sets of replications, logged runs, the exact
+optimum's values, the station-identity probe (rendering only; logging is store/runlog.py)."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 
 from factory_twin.sim.kpi import KPIs
 from factory_twin.stats import Estimate, mean_ci
+
+if TYPE_CHECKING:
+    from factory_twin.optimum.yardstick import OptimumReport
+    from factory_twin.store.records import RunSummary
+    from factory_twin.train.probe import ProbeResult
 
 # (KPI attribute, column title, scale for display, format)
 COLUMNS = (
@@ -49,6 +56,53 @@ def kpi_table(title: str, results: dict[str, list[KPIs]], extra: dict | None = N
         cells = [fmt(estimate(kpis, a, s), f) for a, _, s, f in COLUMNS]
         cells += [str(extra.get(label, {}).get(c, "")) for c in extra_cols]
         table.add_row(label, *cells)
+    return table
+
+
+def runs_table(title: str, runs: list[RunSummary], statuses: list[str]) -> Table:
+    """One row per logged run, newest first, as `list_runs` returns them, with each run's
+    status as judged now (a 'running' run whose process died reads so)."""
+    table = Table(title=title)
+    columns = ("id", "scenario", "kind", "method", "seed", "status", "episodes", "throughput/h")
+    for col in (*columns, "created"):
+        table.add_column(col)
+    for r, status in zip(runs, statuses, strict=True):
+        th = "" if r.mean_throughput is None else f"{r.mean_throughput * 60:.1f}"
+        table.add_row(
+            str(r.id), r.scenario_name, r.kind, r.method, str(r.seed), status,
+            str(r.episode_count), th, r.created_at.strftime("%Y-%m-%d %H:%M"),
+        )  # fmt: skip
+    return table
+
+
+def optimum_table(line: str, rep: OptimumReport) -> Table:
+    """The two optima and every fixed policy: long-run throughput and reward, % of the best."""
+    table = Table(title=f"{line}: exact long-run values ({rep.states} states)")
+    for col in ("policy", "good parts/h", "% of max", "team reward/h", "% of max", "note"):
+        table.add_column(col, justify="left" if col in ("policy", "note") else "right")
+    for v in [rep.best_reward, rep.best_throughput, *rep.policies]:
+        table.add_row(
+            v.name, f"{v.throughput:.2f}", f"{v.throughput_pct:.1f}", f"{v.reward:.2f}",
+            f"{v.reward_pct:.1f}", v.note,
+        )  # fmt: skip
+    return table
+
+
+def probe_table(result: ProbeResult) -> Table:
+    """Per station, the share of its held-out observations the probe named correctly; the
+    last row is the accuracy over all of them, against chance."""
+    table = Table(
+        title=f"{result.scenario} under {result.policy}: which station is asking?",
+        caption=f"{result.per_station} decisions per station, {result.held_out} held out",
+    )
+    table.add_column("station")
+    table.add_column("named correctly [%]", justify="right")
+    table.add_column("chance [%]", justify="right")
+    chance = f"{100 * result.chance:.1f}"
+    for name, share in result.recall.items():
+        table.add_row(name, f"{100 * share:.1f}", chance)
+    table.add_section()
+    table.add_row("all stations", f"{100 * result.accuracy:.1f}", chance)
     return table
 
 

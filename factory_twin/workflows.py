@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from factory_twin.train.jobs import TrainResult
     from factory_twin.train.mappo import Progress
     from factory_twin.train.pipeline import Trained
+    from factory_twin.train.probe import ProbeResult
 
 
 class Task(Protocol):
@@ -361,3 +362,23 @@ def sweep(
     result = run_sweep(ws.scenario, policy, seeds, executor, ws.store.root, task.advance)
     log_sweep(ws.db, ws.scenario_id, result)
     return result
+
+
+# --- probe ---------------------------------------------------------------------------------
+
+
+def probe(path: Path, policy: str, store: Path, seed: int = 0) -> ProbeResult:
+    """Whether a station's own observation tells which station it is, on the line run by a
+    heuristic (as the simulator runs it) or by a stored learned policy. Reads the store only:
+    nothing is logged."""
+    from factory_twin.train.probe import actor_chooser, heuristic_chooser, probe_line
+
+    scenario = load_scenario(path)
+    spec = registry.resolve(policy)
+    if spec.kind == "heuristic":
+        released, decider = registry.heuristic(spec.name, scenario)
+        return probe_line(released, heuristic_chooser(decider), spec.name, seed)
+    from factory_twin.train.pipeline import load_trained
+
+    actor = load_trained(PolicyStore(store), scenario, spec.name).actor
+    return probe_line(scenario, actor_chooser(actor), spec.name, seed)

@@ -150,3 +150,21 @@ def test_kpis_of_an_episode_answered_by_min_setup_are_those_of_the_plain_simulat
     assert got.sim_minutes == h.length and got.good_parts == want.good_parts > 1000
     assert got.stations == want.stations
     assert got.summary() == pytest.approx(want.summary(), rel=1e-9)
+
+
+@pytest.mark.parametrize("name", ["smt", "packaging"])
+def test_a_heuristic_answering_through_the_env_runs_the_simulators_line(name):
+    """decider_actions asks the rule about each acting station's oldest request: the env's
+    episode makes exactly the parts the simulator makes with the rule inside it."""
+    sc = load_scenario(SCEN / f"{name}.yaml")
+    short = sc.model_copy(update={"horizon": sc.horizon.model_copy(update={"length": 600.0})})
+    env = LineEnv(short, 600.0, warmup=short.horizon.warmup)
+    env.reset_arrays(3)
+    acts, done = np.full(env.n_agents, -7, np.int64), False
+    while not done:
+        env.decider_actions(min_setup, acts)
+        *_, done = env.step_arrays(acts)
+    expected = simulate(short, 3, min_setup)
+    assert env.kpis().good_parts == expected.good_parts > 0
+    # the env closes the WIP integral at every step: the same sum in another order
+    assert env.kpis().summary() == pytest.approx(expected.summary(), rel=1e-12)

@@ -20,7 +20,8 @@ from factory_twin.train.mappo import MAPPO
 
 ROOT = Path(__file__).resolve().parent.parent
 RECORD = Path(__file__).parent / "data" / "same_result.json"
-LINES = sorted((ROOT / "scenarios").glob("*.yaml"))
+# the lines the record was made on; lines shipped later are trained by test_shipped_lines
+LINES = [ROOT / "scenarios" / f"{name}.yaml" for name in ("bottling", "engine", "smt")]
 SHORT = dict(total_steps=2048, n_envs=2, rollout_len=64, hidden=(32, 32), episode_minutes=120.0)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from factory_twin.scenario import ConwipSource, Scenario
 from factory_twin.sim import actions
-from factory_twin.sim.line import Machine, StationSim
+from factory_twin.sim.line import Decider, Machine, StationSim
 
 
 def fifo(station: StationSim, machine: Machine) -> int:
@@ -45,6 +45,21 @@ def pm_threshold(station: StationSim, machine: Machine) -> int:
     if limit is not None and machine.age >= limit:
         return actions.pm(station.line.n_products)
     return min_setup(station, machine)
+
+
+def hurried(decider: Decider) -> Decider:
+    """`decider`'s choice, run in fast mode wherever the station has one: with
+    `Line(..., deciders={i: hurried(fifo)})` a planner (or a test) measures what rushing one
+    station costs or gains, the figures the scenario headers quote for their hidden quirks."""
+
+    def decide(station: StationSim, machine: Machine) -> int:
+        action = decider(station, machine)
+        kind, product, _ = actions.decode(action, station.line.n_products)
+        if kind != "process" or station.spec.speed_modes.fast is None:
+            return action
+        return actions.process(product, fast=True)
+
+    return decide
 
 
 def conwip_limit(scenario: Scenario) -> int:
