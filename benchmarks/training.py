@@ -1,12 +1,12 @@
-"""Learning results over several training seeds: the four methods on every shipped line, and
-LoRASA ablations (adapter rank, adapter layers, switch point) on one line.
+"""LoRASA ablations over several training seeds (adapter rank, adapter layers, switch point,
+the shared policy the adapters start from) on one line; the four methods on every line are
+`methods_table.py`'s job.
 
 Each (variant, training seed) is trained under the same step budget and evaluated greedily on
 held-out line seeds; tables give mean throughput over training seeds with a 95% confidence
 interval (Student t). Runs are jobs for factory_twin.execute: `--jobs` local worker processes
 (one torch thread each) or Ray tasks (`--ray ADDRESS`).
 
-    python benchmarks/training.py methods scenarios/*.yaml --seeds 3 --jobs 2 --write
     python benchmarks/training.py ablation scenarios/engine.yaml --seeds 2 --jobs 2 --write
     python benchmarks/training.py ablation scenarios/bottling.yaml --quick      # smoke run
 """
@@ -31,12 +31,6 @@ from factory_twin.train.config import TrainConfig
 from factory_twin.train.evaluate import evaluate_actor, evaluate_heuristic
 from factory_twin.train.mappo import MAPPO
 
-METHODS = [
-    ("PS", "shared", {"method": "ps"}),
-    ("PS+ID", "shared + id", {"method": "ps-id"}),
-    ("NPS", "separate", {"method": "nps"}),
-    ("LoRASA", "adapters", {"method": "lorasa"}),
-]
 ABLATION = [
     ("PS (no adapters)", "baseline", {"method": "ps"}),
     ("rank 1", "rank", {"rank": 1}),
@@ -79,7 +73,7 @@ def best_heuristic(path: str, n_eval: int) -> tuple[str, object]:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("experiment", choices=["methods", "ablation"])
+    p.add_argument("experiment", choices=["ablation"])
     p.add_argument("scenarios", type=Path, nargs="+")
     p.add_argument("--steps", type=int, default=TrainConfig.total_steps)
     p.add_argument("--seeds", type=int, default=3, help="training seeds per variant")
@@ -91,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if args.quick:
         args.steps, args.seeds, args.eval_seeds = 256, 2, 2
-    variants = METHODS if args.experiment == "methods" else ABLATION
+    variants = ABLATION
     tasks = [
         (str(sc), label, ov, s)
         for sc in args.scenarios
@@ -117,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
 def render(args, variants, results) -> str:
     cmd = "python " + " ".join(shlex.quote(a) for a in sys.argv)
     start, end = markers(f"training_{args.experiment}")
-    title = "Methods on every shipped line" if args.experiment == "methods" else "LoRASA ablations"
+    title = "LoRASA ablations"
     out = [
         start,
         f"## {title}",

@@ -1,0 +1,113 @@
+"""Training throughput: env steps per CPU-second, today's default configuration against the new.
+
+Why: the comparison trains every method on several training seeds, so what a planner waits
+for is training. This measures it directly: for PS and LoRASA on every shipped line, a short
+training run under each configuration (collect + PPO update, LoRASA switching to its adapters
+half-way so both phases count), timed in CPU seconds of this process (`time.process_time`, so
+another program's load on the machine does not count), interleaved round by round. The
+learned throughput of the new configuration over 5 training seeds is in the methods table
+(`methods_table.py`); this script only times.
+
+    python benchmarks/bench_training.py            # every shipped line (a few minutes)
+    python benchmarks/bench_training.py --write    # ... and update RESULTS.md
+    python benchmarks/bench_training.py --quick    # one line, tiny runs (smoke)
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from dataclasses import replace
+
+import torch
+
+from common import interleaved, machine_lines, markers, publish, ratio_summary, shipped_scenarios
+from factory_twin.scenario import Scenario
+from factory_twin.train.config import TrainConfig
+from factory_twin.train.mappo import MAPPO
+
+NAME = "bench_training"
+TARGET = 2.0  # new steps per CPU-second over today's
+# today's (round 1) defaults, still expressible through TrainConfig
+TODAY = {"hidden": (256, 256), "update_epochs": 4, "minibatches": 4}
+METHODS = ("ps", "lorasa")
+
+
+def configs() -> dict[str, dict]:
+    new = TrainConfig()
+    return {"today": TODAY, "new": {"hidden": new.hidden, "update_epochs": new.update_epochs,
+                                    "minibatches": new.minibatches}}  # fmt: skip
+
+
+def timed_run(sc: Scenario, method: str, overrides: dict, updates: int, seed: int) -> dict:
+    """CPU seconds of `updates` collect+update rounds (construction excluded)."""
+    base = TrainConfig(method=method, seed=seed, **overrides)
+    cfg = replace(base, total_steps=updates * base.n_envs * base.rollout_len)
+    trainer = MAPPO(sc, cfg)
+    t0 = time.process_time()
+    trainer.train()
+    cpu = time.process_time() - t0
+    return {"seconds": cpu, "steps_per_cpu_s": trainer.steps / cpu}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--updates", type=int, default=8, help="PPO updates per timed run")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--write", action="store_true")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(1)
+    lines = shipped_scenarios()
+    if args.quick:
+        lines = {"smt": lines["smt"]}
+        args.updates, args.rounds = 2, 1
+    cases = {
+        (line, method, name): (
+            lambda r, sc=sc, m=method, ov=ov: timed_run(sc, m, ov, args.updates, seed=r)
+        )
+        for line, sc in lines.items()
+        for method in METHODS
+        for name, ov in configs().items()
+    }
+    samples = interleaved(cases, args.rounds)
+    start, end = markers(NAME)
+    out = [
+        start,
+        "## bench_training: training env steps per CPU-second, today's configuration vs the new",
+        "",
+        *machine_lines(),
+        "",
+        f"Today: {TODAY}; new: {configs()['new']} (TrainConfig defaults). Each timed run is "
+        f"{args.updates} PPO updates of {TrainConfig.n_envs} envs x {TrainConfig.rollout_len} "
+        "steps (LoRASA: half in each phase), CPU seconds of one process with one torch "
+        f"thread; median over {args.rounds} interleaved rounds.",
+        "",
+        "| line | method | today [steps/CPU-s] | new [steps/CPU-s] | new/today |",
+        "|---|---|---|---|---|",
+    ]
+    ratios = []
+    for line in lines:
+        for method in METHODS:
+            today = [s["steps_per_cpu_s"] for s in samples[(line, method, "today")]]
+            new = [s["steps_per_cpu_s"] for s in samples[(line, method, "new")]]
+            per_round = [n / t for n, t in zip(new, today, strict=True)]
+            ratios += per_round
+            out.append(f"| {line} | {method} | {statistics.median(today):,.0f} | "
+                       f"{statistics.median(new):,.0f} | {ratio_summary(per_round)} |")  # fmt: skip
+    worst = min(ratios)
+    verdict = "met" if worst >= TARGET else "MISSED"
+    out += ["", f"Target: new/today >= {TARGET:g}x on every line and method: {verdict} "
+            f"(lowest round {worst:.2f}x)", "", end]  # fmt: skip
+    summary = [f"ratio training new/today steps-per-cpu-s = {statistics.median(ratios):.2f}x"]
+    publish("\n".join(out) + "\n", NAME, summary, args.write)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
