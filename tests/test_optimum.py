@@ -167,7 +167,10 @@ def test_named_policies_cover_every_heuristic():
          "stations.1.failure.ttf.dist", "exponential or Erlang time to failure, got weibull"),
         ({"failure": {"ttf": exp(50), "ttr": {"dist": "deterministic", "value": 2}}},
          "stations.1.failure.ttr.dist", "exponential time to repair, got deterministic"),
-        ({"pm": {"duration": 5}}, "stations.1.pm", "PM durations are fixed"),
+        ({"pm": {"duration": 5}}, "stations.1.pm.duration",
+         "exponential or Erlang PM duration (write {dist: exponential, mean: ...}), got a fixed 5"),
+        ({"pm": {"duration": {"dist": "deterministic", "value": 2}}}, "stations.1.pm.duration",
+         "got a fixed 2 min"),
     ],
 )  # fmt: skip
 def test_a_line_outside_the_subset_names_its_first_non_markovian_field(change, path, words):

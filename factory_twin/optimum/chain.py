@@ -4,12 +4,15 @@ It is a semi-Markov decision process over the reachable states (see `state`):
 
 - in a *decision* state a free machine with parts waiting chooses, at once (no time passes),
   one of the actions the environment's mask allows: process a waiting product at normal or
-  fast speed, or wait (only while its buffer has room). Machines decide one at a time, in
+  fast speed, wait (only while its buffer has room), or preventive maintenance (where the
+  station has it; its cost is the choice's reward). Machines decide one at a time, in
   station order, each seeing the choices made before it at the same instant;
 - in a *tangible* state time passes until the next event: a part finishes (scrapped with the
   mode's probability, else it moves on or blocks its machine), a machine's wear-age moves to
   its next Erlang phase (the last one ends in a breakdown), a repair ends (the part's
-  remaining work restarts: exponential times have no memory), or an order arrives.
+  remaining work restarts: exponential times have no memory), a changeover or maintenance
+  moves to its next Erlang stage (after the last, the part starts, or the machine is free
+  and, if PM renews it, back in its first wear phase), or an order arrives.
 
 Waiting: in the simulator a machine that waits holds for a fixed `wait_time`, which no Markov
 chain can represent. Here it holds until the next event anywhere in the line and then decides
@@ -39,6 +42,8 @@ from factory_twin.optimum.state import (
     BUSY,
     DOWN,
     FREE,
+    MAINT,
+    SETUP,
     Machine,
     State,
     decide,
@@ -82,8 +87,9 @@ def build_chain(
     max_states: int = MAX_STATES,
 ) -> Chain:
     """Enumerate the states reachable from an empty line (under `policy`, or under every
-    allowed action when it is None) and the choices in each."""
-    builder = _Builder(model, policy, ordered, track_last, max_states)
+    allowed action when it is None) and the choices in each. With changeovers the machines'
+    last products are always kept: the dynamics read them."""
+    builder = _Builder(model, policy, ordered, track_last or model.has_setups, max_states)
     return builder.run()
 
 
@@ -168,8 +174,12 @@ class _Builder:
             if self.policy is not None
             else allowed(self.model, i, buf)
         )
+        pm = actions.pm(len(self.model.products))
         for a in options:
-            self._add(s, a, i, 0.0, [0.0] * self.n_cols, self._decide(state, i, j, a))
+            rewards = [0.0] * self.n_cols
+            if a == pm:
+                rewards[0] = -self.model.pm_cost
+            self._add(s, a, i, 0.0, rewards, self._decide(state, i, j, a))
 
     def _decide(self, state: State, i: int, j: int, a: int) -> list[tuple[float, State]]:
         return decide(self.model, state, i, j, a, self.ordered, self.track_last)
@@ -214,19 +224,34 @@ class _Builder:
                 if m[0] == BUSY:
                     yield from self._busy_events(base, i, j, same)
                 elif m[0] == DOWN:
-                    fixed = (BUSY, m[1], m[2], 0, 0, m[5])
+                    fixed = (BUSY, m[1], m[2], 0, 0, m[5], 0)
                     rate = same * model.stations[i].repair_rate
                     yield rate, 0, 0, _replace(base, i, j, fixed)
+                elif m[0] in (SETUP, MAINT):
+                    yield self._stage_event(base, i, j, same)
+
+    def _stage_event(self, base: State, i: int, j: int, same: int):
+        """A changeover or maintenance (one of `same` identical ones) ends its stage."""
+        st = self.model.stations[i]
+        status, k, mode, phase, _, last, stage = base[i][1][j]
+        stages = st.setup[last][k] if status == SETUP else st.pm
+        if stage + 1 < stages.count:
+            after = (status, k, mode, phase, 0, last, stage + 1)
+        elif status == SETUP:
+            after = (BUSY, k, mode, phase, 0, k, 0)
+        else:
+            after = (FREE, -1, 0, 0 if st.pm_resets else phase, 0, last, 0)
+        return same * stages.rate, 0, 0, _replace(base, i, j, after)
 
     def _busy_events(self, base: State, i: int, j: int, same: int):
         """A working machine (one of `same` identical ones) finishes its part, which is
         scrapped, leaves the line, moves on or blocks the machine; or it wears a phase."""
         model = self.model
         st = model.stations[i]
-        _, k, mode, phase, _, last = base[i][1][j]
+        _, k, mode, phase, _, last, _ = base[i][1][j]
         spec = st.modes[mode]
         rate = same * st.process_rate[k] / spec.time_factor
-        done = (FREE, -1, 0, phase, 0, last)
+        done = (FREE, -1, 0, phase, 0, last, 0)
         if spec.scrap_prob > 0:
             yield rate * spec.scrap_prob, 0, 1, _replace(base, i, j, done)
         work = _replace(base, i, j, done)
@@ -238,13 +263,13 @@ class _Builder:
             if len(nxt) < model.stations[i + 1].capacity:
                 nxt.append(k)
             else:
-                work[i][1][j] = (BLOCKED, k, 0, phase, 0, last)
+                work[i][1][j] = (BLOCKED, k, 0, phase, 0, last, 0)
             yield good_rate, 0, 0, work
         if st.phases:
             worn = (
-                (BUSY, k, mode, phase + 1, 0, last)
+                (BUSY, k, mode, phase + 1, 0, last, 0)
                 if phase + 1 < st.phases
-                else (DOWN, k, mode, 0, 0, last)
+                else (DOWN, k, mode, 0, 0, last, 0)
             )
             yield same * st.phase_rate * spec.wear_factor, 0, 0, _replace(base, i, j, worn)
 
@@ -252,13 +277,15 @@ class _Builder:
 def allowed(model: LineModel, i: int, buf: tuple[int, ...]) -> list[int]:
     """The actions the environment's mask allows a machine of station i with `buf` waiting:
     each waiting product at normal (and, with a fast mode, fast) speed; waiting only while the
-    buffer has room."""
+    buffer has room; preventive maintenance where the station has it."""
     st = model.stations[i]
     out = [actions.WAIT] if len(buf) < st.capacity else []
     for k in sorted(set(buf)):
         out.append(actions.process(k))
         if st.has_fast:
             out.append(actions.process(k, fast=True))
+    if st.pm is not None:
+        out.append(actions.pm(len(model.products)))
     return out
 
 
@@ -278,16 +305,19 @@ def state_estimate(model: LineModel, track_last: bool = False) -> float:
     """An upper estimate of the number of states: per station, buffer contents times machine
     combinations (multisets of single-machine states)."""
     n_prod = len(model.products)
-    lasts = n_prod + 1 if track_last else 1
+    lasts = n_prod + 1 if track_last or model.has_setups else 1
     total = 1.0
     for st in model.stations:
         phases = max(st.phases, 1)
         modes = len(st.modes)
+        setup_stages = max((s.count for row in st.setup for s in row if s), default=0)
         singles = (
             phases * 2 * lasts  # free (held or not)
             + n_prod * modes * phases * lasts  # busy
             + (n_prod * modes * lasts if st.phases else 0)  # down
             + n_prod * phases * lasts  # blocked
+            + n_prod * modes * phases * lasts * setup_stages  # changing over
+            + (phases * lasts * st.pm.count if st.pm else 0)  # in maintenance
         )
         buffers = comb(st.capacity + n_prod, n_prod)
         total *= buffers * comb(singles + st.machines - 1, st.machines)

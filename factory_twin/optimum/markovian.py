@@ -1,18 +1,19 @@
 """Is a scenario in the Markovian subset the exact optimum can solve? If so, its numbers.
 
 The subset: exponential process times (per product), exponential or Erlang time to failure
-(counted in wear-age, as the simulator counts it), exponential repair, speed modes, a
-saturated, Poisson or CONWIP source, finite buffers, any number of parallel machines. Setups
-and preventive maintenance have fixed durations in today's schema, so a line that uses them is
-outside the subset. The first field that breaks the subset, in schema order, is reported.
+(counted in wear-age, as the simulator counts it), exponential repair, exponential or Erlang
+changeovers (a fixed 0 is no changeover) and preventive maintenance, speed modes, a saturated,
+Poisson or CONWIP source, finite buffers, any number of parallel machines. The first field
+that breaks the subset, in schema order, is reported.
 """
 
 from __future__ import annotations
 
 from factory_twin.errors import NotMarkovianError
-from factory_twin.optimum.model import LineModel, ModeModel, StationModel
+from factory_twin.optimum.model import LineModel, ModeModel, Stages, StationModel
 from factory_twin.scenario import (
     ConwipSource,
+    Deterministic,
     Distribution,
     Erlang,
     Exponential,
@@ -40,6 +41,7 @@ def markovian_model(scenario: Scenario, file: str = "<scenario>") -> LineModel:
         good_unit=costs.good_unit,
         scrap_cost=costs.scrap,
         wip_cost=costs.wip_per_minute,
+        pm_cost=costs.pm,
     )
 
 
@@ -50,15 +52,11 @@ def _station(st: Station, i: int, products: list[str], file: str) -> StationMode
             file, f"{where}.buffer", "optimum needs a finite buffer (an integer), got null"
         )
     rates = tuple(1.0 / _exponential_mean(st, k, where, file) for k in products)
-    _no_setups(st, where, file)
+    setup = _setups(st, products, where, file)
     phases, phase_rate, repair_rate = _failure(st, where, file)
+    pm = None
     if st.pm is not None:
-        raise NotMarkovianError(
-            file,
-            f"{where}.pm",
-            "optimum cannot solve preventive maintenance yet: PM durations are fixed in the "
-            "schema, outside the Markovian subset (remove pm to solve the line without it)",
-        )
+        pm = _stages(st.pm.time, f"{where}.pm.duration", "PM duration", file)
     modes = [ModeModel(1.0, 1.0, st.scrap_prob)]
     fast = st.speed_modes.fast
     if fast is not None:
@@ -72,6 +70,9 @@ def _station(st: Station, i: int, products: list[str], file: str) -> StationMode
         phases=phases,
         phase_rate=phase_rate,
         repair_rate=repair_rate,
+        setup=setup,
+        pm=pm,
+        pm_resets=st.pm.resets_age if st.pm is not None else True,
     )
 
 
@@ -85,17 +86,31 @@ def _exponential_mean(st: Station, product: str, where: str, file: str) -> float
     return spec.mean
 
 
-def _no_setups(st: Station, where: str, file: str) -> None:
-    if st.setup is None:
-        return
-    for key, t in st.setup.from_to.items():
-        if t > 0:
-            raise NotMarkovianError(
-                file,
-                f"{where}.setup.from_to.{key}",
-                f"optimum cannot solve setups yet: setup times are fixed in the schema, "
-                f"outside the Markovian subset (got {t:g} min)",
-            )
+def _setups(st: Station, products: list[str], where: str, file: str) -> tuple:
+    """setup[a][b] as Stages, None where the changeover takes no time."""
+    found = {}
+    if st.setup is not None:
+        for key, spec in zip(st.setup.from_to, st.setup.distributions().items(), strict=True):
+            (a, b), dist = spec
+            if dist.mean > 0:
+                path = f"{where}.setup.from_to.{key}"
+                found[(a, b)] = _stages(dist, path, "setup time", file)
+    return tuple(tuple(found.get((a, b)) for b in products) for a in products)
+
+
+def _stages(spec: Distribution, path: str, what: str, file: str) -> Stages:
+    """An exponential or Erlang duration as Erlang stages; a fixed one is outside the subset."""
+    if isinstance(spec, Exponential):
+        return Stages(1, 1.0 / spec.mean)
+    if isinstance(spec, Erlang):
+        return Stages(spec.k, spec.k / spec.mean)
+    got = f"a fixed {spec.value:g} min" if isinstance(spec, Deterministic) else spec.dist
+    raise NotMarkovianError(
+        file,
+        path,
+        f"optimum needs an exponential or Erlang {what} (write {{dist: exponential, mean: ...}}),"
+        f" got {got}",
+    )
 
 
 def _failure(st: Station, where: str, file: str) -> tuple[int, float, float]:

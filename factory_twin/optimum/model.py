@@ -2,8 +2,9 @@
 
 Times are minutes, rates are per minute. A station's time to failure is Erlang with `phases`
 phases (1 = exponential, 0 = the station never fails), counted in wear-age: while a machine
-works, each phase ends at rate `phase_rate` x the mode's wear factor; idle, blocked and down
-machines do not age.
+works, each phase ends at rate `phase_rate` x the mode's wear factor; idle, blocked, down,
+changing-over and maintained machines do not age. Changeovers and preventive maintenance are
+Erlang too (`Stages`; exponential is one stage), as the simulator draws them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,14 @@ class ModeModel:
 
 
 @dataclass(frozen=True)
+class Stages:
+    """An Erlang duration: `count` stages, each ending at `rate` (exponential: one stage)."""
+
+    count: int
+    rate: float
+
+
+@dataclass(frozen=True)
 class StationModel:
     name: str
     machines: int
@@ -30,10 +39,18 @@ class StationModel:
     phases: int
     phase_rate: float
     repair_rate: float
+    # setup[a][b]: the changeover from product a to b, None where it takes no time
+    setup: tuple[tuple[Stages | None, ...], ...] = ()
+    pm: Stages | None = None  # preventive maintenance, when the station may do it
+    pm_resets: bool = True  # PM renews the wear-age (back to the first phase)
 
     @property
     def has_fast(self) -> bool:
         return len(self.modes) > 1
+
+    @property
+    def has_setups(self) -> bool:
+        return any(s is not None for row in self.setup for s in row)
 
 
 @dataclass(frozen=True)
@@ -48,3 +65,9 @@ class LineModel:
     good_unit: float
     scrap_cost: float
     wip_cost: float  # per part and minute
+    pm_cost: float = 0.0  # per preventive maintenance
+
+    @property
+    def has_setups(self) -> bool:
+        """Then the chain must hold each machine's last product: the dynamics read it."""
+        return any(st.has_setups for st in self.stations)

@@ -3,7 +3,8 @@ the heuristics of `policy.heuristics` that a Markovian line can express.
 
 Each mirrors its simulator decider decision for decision (the tests check the values against
 simulation). FIFO needs the buffers in arrival order and min-setup the product each machine
-last worked, so `NEEDS` says which state detail a policy reads; the chain keeps only those.
+last worked, so `Named` says which state detail a policy reads; the chain keeps only those.
+None of them chooses preventive maintenance.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 from factory_twin.optimum.chain import Policy
 from factory_twin.optimum.model import LineModel
 from factory_twin.optimum.state import Machine
+from factory_twin.policy.heuristics import pm_threshold_age
+from factory_twin.scenario import Scenario
 from factory_twin.sim import actions
 
 
@@ -42,6 +45,14 @@ class Named:
     conwip: bool = False  # evaluated on the line re-released under CONWIP
 
 
+def expressible(name: str, scenario: Scenario) -> bool:
+    """False for pm-threshold on a line where it maintains: it acts on the wear-age in
+    minutes, which the chain does not hold (it holds Erlang wear phases)."""
+    if name != "pm-threshold":
+        return True
+    return all(pm_threshold_age(st) is None for st in scenario.stations)
+
+
 def named_policies(n_products: int) -> dict[str, Named]:
     """Fixed policies to value, by name. With one product FIFO order and the last product
     carry no information, so the chain is kept small."""
@@ -51,7 +62,7 @@ def named_policies(n_products: int) -> dict[str, Named]:
         "all-fast": Named(all_fast, multi, False),
         "fifo": Named(all_normal, multi, False),
         "min-setup": Named(min_setup, multi, multi),
-        # preventive maintenance is outside the subset, so pm-threshold never maintains
+        # min-setup wherever no station has a PM age threshold (`expressible`)
         "pm-threshold": Named(min_setup, multi, multi),
         "conwip": Named(all_normal, multi, False, conwip=True),
     }

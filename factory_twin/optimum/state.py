@@ -3,15 +3,19 @@
 A state is a tuple with one entry per station: (input buffer, machines). The buffer is a tuple
 of product indices, oldest first (kept in arrival order only where a policy reads the order,
 FIFO; otherwise sorted, since the dynamics depend on the counts alone). Machines are tuples
-(status, product, mode, phase, held, last), sorted within a station because parallel machines
-are interchangeable:
+(status, product, mode, phase, held, last, stage), sorted within a station because parallel
+machines are interchangeable:
 
 - status FREE (no part), BUSY (working product `product` in speed `mode`), DOWN (broken while
-  working it; the part stays on the machine) or BLOCKED (holding a finished good part until
-  the next buffer has room: blocking after service);
+  working it; the part stays on the machine), BLOCKED (holding a finished good part until
+  the next buffer has room: blocking after service), SETUP (changing over to `product`, whose
+  part it has already taken from the buffer) or MAINT (preventive maintenance, no part);
 - phase: the Erlang phase of the machine's time to failure (its wear-age);
 - held: a FREE machine whose policy chose to wait at this instant (cleared by the next event);
-- last: the product the machine last worked, kept only when a policy reads it (min-setup).
+- last: the product the machine last worked, kept where the dynamics (setups) or a policy
+  (min-setup) read it; during a changeover it is still the product changed over from, as in
+  the simulator;
+- stage: the Erlang stage of the changeover or maintenance under way (0 otherwise).
 
 A buffer's capacity counts waiting parts only: parts on machines, blocked ones included, do
 not take a place, as in the simulator.
@@ -22,16 +26,17 @@ from __future__ import annotations
 from factory_twin.optimum.model import LineModel
 from factory_twin.sim import actions
 
-FREE, BUSY, DOWN, BLOCKED = range(4)
+FREE, BUSY, DOWN, BLOCKED, SETUP, MAINT = range(6)
+WITH_PART = (BUSY, DOWN, BLOCKED, SETUP)  # statuses of a machine that holds a part
 
-Machine = tuple[int, int, int, int, int, int]
+Machine = tuple[int, int, int, int, int, int, int]
 StationState = tuple[tuple[int, ...], tuple[Machine, ...]]
 State = tuple[StationState, ...]
 Work = list[list]  # a state being changed: per station [buffer list, machine list]
 
 
 def free_machine(phase: int = 0, last: int = -1) -> Machine:
-    return (FREE, -1, 0, phase, 0, last)
+    return (FREE, -1, 0, phase, 0, last, 0)
 
 
 def empty_line(model: LineModel) -> Work:
@@ -51,7 +56,7 @@ def freeze(work: Work, ordered: bool) -> State:
 
 def wip(state: State) -> int:
     """Parts in the line: waiting in buffers or on machines (working, down or blocked)."""
-    return sum(len(buf) + sum(m[0] != FREE for m in ms) for buf, ms in state)
+    return sum(len(buf) + sum(m[0] in WITH_PART for m in ms) for buf, ms in state)
 
 
 def pending(model: LineModel, state: State) -> tuple[int, int] | None:
@@ -69,18 +74,26 @@ def decide(
     model: LineModel, state: State, i: int, j: int, action: int, ordered: bool, track_last: bool
 ) -> list[tuple[float, State]]:
     """Machine j of station i answers `action` (an action code): it takes the oldest part of
-    the product and starts it, or holds; then whatever follows at once (`settle`)."""
+    the product and starts it (changing over first where the product it last worked needs
+    it), holds, or starts preventive maintenance; then whatever follows at once (`settle`)."""
     work = to_work(state)
     buf, ms = work[i]
     m = ms[j]
+    st = model.stations[i]
     kind, k, fast = actions.decode(action, len(model.products))
     if kind == "wait":
-        ms[j] = (FREE, -1, 0, m[3], 1, m[5])
+        ms[j] = (FREE, -1, 0, m[3], 1, m[5], 0)
     elif kind == "process":
         buf.remove(k)  # the oldest part of product k
-        ms[j] = (BUSY, k, int(fast), m[3], 0, k if track_last else -1)
+        last = m[5]
+        if last >= 0 and st.setup and st.setup[last][k] is not None:
+            ms[j] = (SETUP, k, int(fast), m[3], 0, last, 0)
+        else:
+            ms[j] = (BUSY, k, int(fast), m[3], 0, k if track_last else -1, 0)
+    elif st.pm is not None:
+        ms[j] = (MAINT, -1, 0, m[3], 0, m[5], 0)
     else:
-        raise ValueError(f"action {action} is outside the Markovian model")
+        raise ValueError(f"station {st.name} has no preventive maintenance (action {action})")
     return settle(model, work, ordered)
 
 
@@ -113,7 +126,7 @@ def _unblock(model: LineModel, work: Work, i: int) -> None:
             return
         if m[0] == BLOCKED:
             buf.append(m[1])
-            up[j] = (FREE, -1, 0, m[3], 0, m[5])
+            up[j] = (FREE, -1, 0, m[3], 0, m[5], 0)
 
 
 def _release_room(model: LineModel, work: Work) -> int:
@@ -121,7 +134,7 @@ def _release_room(model: LineModel, work: Work) -> int:
     if model.source == "saturated":
         return free_places
     if model.source == "conwip":
-        parts = sum(len(buf) + sum(m[0] != FREE for m in ms) for buf, ms in work)
+        parts = sum(len(buf) + sum(m[0] in WITH_PART for m in ms) for buf, ms in work)
         return max(0, min(free_places, model.wip_limit - parts))
     return 0
 

@@ -1,5 +1,6 @@
-"""What a solved policy does, in plain words: per station, how often it runs fast or waits,
-and how the fast share depends on its own queue, the queue downstream and its wear phase.
+"""What a solved policy does, in plain words: per station, how often it runs fast, waits or
+maintains, and how the fast share depends on its own queue, the queue downstream and its wear
+phase (and the maintenance share on its wear phase).
 
 Shares are weighted by how often each decision happens in the long run (the states' visit
 rates), so they describe the policy as it is lived, not as a table over states that are
@@ -27,19 +28,25 @@ class StationHabits:
     starts: float = 0.0  # per minute
     fast: float = 0.0
     waits: float = 0.0
+    pms: float = 0.0
     # condition value -> [starts, fast starts] per minute
     by_own: dict[int, list[float]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     by_down: dict[int, list[float]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     by_phase: dict[int, list[float]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    # wear phase -> [decisions, PM decisions] per minute
+    pm_by_phase: dict[int, list[float]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
 
     def to_json(self) -> dict:
         def shares(table):
             return {str(k): v[1] / v[0] for k, v in sorted(table.items()) if v[0] > MIN_WEIGHT}
 
+        decisions = self.starts + self.waits + self.pms
         return {
             "station": self.name,
             "fast_share": self.fast / self.starts if self.starts else 0.0,
-            "wait_share": self.waits / (self.starts + self.waits) if self.starts else 0.0,
+            "wait_share": self.waits / decisions if self.starts else 0.0,
+            "pm_share": self.pms / decisions if decisions else 0.0,
+            "pm_share_by_wear_phase": shares(self.pm_by_phase),
             "fast_share_by_own_queue": shares(self.by_own),
             "fast_share_by_downstream_queue": shares(self.by_down),
             "fast_share_by_wear_phase": shares(self.by_phase),
@@ -56,12 +63,18 @@ def habits(model: LineModel, chain: Chain, choice: np.ndarray, visits: np.ndarra
         i, j = pending(model, state)
         kind, _, fast = actions.decode(int(chain.choice_action[choice[s]]), n_products)
         h = out[i]
+        phase = state[i][1][j][3] + 1
+        h.pm_by_phase[phase][0] += rate
         if kind == "wait":
             h.waits += rate
             continue
+        if kind == "pm":
+            h.pms += rate
+            h.pm_by_phase[phase][1] += rate
+            continue
         h.starts += rate
         h.fast += rate * fast
-        conditions = [(h.by_own, len(state[i][0]) - 1), (h.by_phase, state[i][1][j][3] + 1)]
+        conditions = [(h.by_own, len(state[i][0]) - 1), (h.by_phase, phase)]
         if i + 1 < len(state):
             conditions.append((h.by_down, len(state[i + 1][0])))
         for table, key in conditions:
@@ -89,6 +102,12 @@ def sentences(model: LineModel, found: list[StationHabits]) -> list[str]:
                     parts.append(f"fast share by {label} {pairs}")
         if data["wait_share"] > 0.005:
             parts.append(f"waits in {100 * data['wait_share']:.0f}% of its decisions")
+        if st.pm is not None:
+            parts.append(f"maintains in {100 * data['pm_share']:.1f}% of its decisions")
+            table = data["pm_share_by_wear_phase"]
+            if len(table) > 1:
+                pairs = ", ".join(f"{k}: {100 * v:.0f}%" for k, v in table.items())
+                parts.append(f"maintenance share by wear phase {pairs}")
         if parts:
             lines.append(f"{st.name}: " + "; ".join(parts))
     return lines

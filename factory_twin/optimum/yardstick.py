@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 from factory_twin.optimum.chain import MAX_STATES, build_chain
 from factory_twin.optimum.markovian import markovian_model
-from factory_twin.optimum.policies import named_policies
+from factory_twin.optimum.policies import expressible, named_policies
 from factory_twin.optimum.solve import fixed, optimise
 from factory_twin.optimum.structure import habits, sentences
 from factory_twin.policy.heuristics import conwip_limit, with_conwip
@@ -46,6 +46,7 @@ class OptimumReport:
     policies: list[PolicyValue]
     structure: list[str]  # plain words about the reward-optimal policy
     habits: list[dict] = field(default_factory=list)
+    not_valued: list[str] = field(default_factory=list)  # heuristics the chain cannot express
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -65,7 +66,8 @@ def optimum_report(
     seconds = time.perf_counter() - start
     best_reward = _value("optimal (team reward)", reward_opt.gains, chain.n_states)
     best_throughput = _value("optimal (throughput)", throughput_opt.gains, chain.n_states)
-    policies = [_fixed(scenario, file, name, max_states) for name in named_policies(1)]
+    names = [n for n in named_policies(1) if expressible(n, scenario)]
+    policies = [_fixed(scenario, file, name, max_states) for name in names]
     for v in [best_reward, best_throughput, *policies]:
         v.throughput_pct = _pct(v.throughput, best_throughput.throughput)
         v.reward_pct = _pct(v.reward, best_reward.reward)
@@ -80,6 +82,7 @@ def optimum_report(
         policies=policies,
         structure=sentences(model, found),
         habits=[h.to_json() for h in found],
+        not_valued=[n for n in named_policies(1) if n not in names],
     )
 
 

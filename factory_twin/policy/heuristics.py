@@ -8,7 +8,7 @@ FIFO dispatching. `policy.registry` names the heuristics and says how each one i
 
 from __future__ import annotations
 
-from factory_twin.scenario import ConwipSource, Scenario
+from factory_twin.scenario import ConwipSource, Scenario, Station
 from factory_twin.sim import actions
 from factory_twin.sim.line import Decider, Machine, StationSim
 
@@ -26,22 +26,21 @@ def min_setup(station: StationSim, machine: Machine) -> int:
     return fifo(station, machine)
 
 
-def pm_threshold_age(station: StationSim) -> float | None:
+def pm_threshold_age(spec: Station) -> float | None:
     """Age (wear minutes) at which PM-threshold acts: the scenario's `pm.threshold`, else half
     the mean time to failure (a common rule of thumb for wear-out failures)."""
-    spec = station.spec
     if spec.pm is None:
         return None
     if spec.pm.threshold is not None:
         return spec.pm.threshold
     if spec.failure is not None:
-        return 0.5 * station.ttf.mean
+        return 0.5 * spec.failure.ttf.mean
     return None
 
 
 def pm_threshold(station: StationSim, machine: Machine) -> int:
     """Preventive maintenance once the machine's age passes its threshold; min-setup otherwise."""
-    limit = pm_threshold_age(station)
+    limit = pm_threshold_age(station.spec)
     if limit is not None and machine.age >= limit:
         return actions.pm(station.line.n_products)
     return min_setup(station, machine)

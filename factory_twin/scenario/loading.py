@@ -30,13 +30,15 @@ from pydantic import ValidationError
 
 from factory_twin.errors import ScenarioError, ScenarioWarning
 from factory_twin.scenario.capacity import MIN_BOUND, availability_adjusted_bound
-from factory_twin.scenario.model import DIST_PARAMS, FieldError, Scenario
+from factory_twin.scenario.model import DIST_PARAMS, DISTRIBUTION, FIXED, FieldError, Scenario
 from factory_twin.scenario.workload import workload_warnings
 
 MAX_TEXT_BYTES = 2 * 1024 * 1024
 MAX_NESTING = 64  # YAML collections inside each other; a scenario needs about 6
 
-_UNION_LABEL = re.compile(r"^(tagged-union|dict|function-[a-z]+|list|nullable)\[")
+_UNION_LABEL = re.compile(
+    rf"^((tagged-union|dict|function-[a-z]+|list|nullable)\[|({FIXED}|{DISTRIBUTION})$)"
+)
 _DISCRIMINATORS = ("dist", "kind")
 
 

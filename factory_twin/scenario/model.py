@@ -7,9 +7,11 @@ Guards against scenarios the simulator cannot run (each is a validation error, n
 
 - every time is finite and at most `MAX_TIME` minutes, so means and sums of times stay finite;
   horizons (warm-up and length) are at most `MAX_HORIZON` minutes each;
-- `wait_time` and `pm.duration` are at least `MIN_TIME` minutes: a shorter step cannot move the
-  simulation clock at the end of the longest horizon, so a policy that keeps waiting or doing
-  PM would loop forever at one instant;
+- `wait_time` and the mean `pm.duration` are at least `MIN_TIME` minutes: a shorter step cannot
+  move the simulation clock at the end of the longest horizon, so a policy that keeps waiting
+  or doing PM would loop forever at one instant;
+- setup and PM durations are a number of minutes (fixed) or a deterministic, exponential or
+  Erlang distribution;
 - a Poisson source's rate lies in [1e-9, 1e6] parts per minute (mean gap <= MAX_TIME and
   >= MIN_TIME);
 - zero process times are allowed (a pass-through station), but not where they make an endless
@@ -50,7 +52,9 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     field_validator,
     model_validator,
 )
@@ -195,6 +199,35 @@ Distribution = Annotated[
 ]
 DIST_PARAMS = frozenset({"value", "mean", "low", "high", "sd", "cv", "k", "shape", "scale"})
 
+# Setup and PM durations: a fixed number of minutes (as always), or a deterministic,
+# exponential or Erlang distribution, the phase-type ones the exact optimum can model.
+TimedDistribution = Annotated[Deterministic | Exponential | Erlang, Field(discriminator="dist")]
+FIXED, DISTRIBUTION = "fixed", "distribution"  # union tags; the loader leaves them out of paths
+
+
+def _fixed_or_distribution(value: object) -> str:
+    return DISTRIBUTION if isinstance(value, dict | BaseModel) else FIXED
+
+
+def _timed(fixed: type) -> object:
+    """A duration field: a number keeps its plain float form, so existing files (and their
+    content hashes) are unchanged; a mapping is a distribution."""
+    return Annotated[
+        Annotated[fixed, Tag(FIXED)] | Annotated[TimedDistribution, Tag(DISTRIBUTION)],
+        Discriminator(_fixed_or_distribution),
+    ]
+
+
+SetupTime = _timed(Time)
+PMTime = _timed(Duration)
+
+
+def as_distribution(value: float | Deterministic | Exponential | Erlang):
+    """A duration field as a distribution model: a plain number is a fixed time."""
+    if isinstance(value, int | float):
+        return Deterministic(dist="deterministic", value=value)
+    return value
+
 
 # --- line elements -------------------------------------------------------------------------
 
@@ -258,9 +291,10 @@ class SpeedModes(Strict):
 
 
 class Setup(Strict):
-    """Sequence-dependent changeover times, keys written as 'from->to'; missing pairs take 0."""
+    """Sequence-dependent changeover times, keys written as 'from->to'; missing pairs take 0.
+    A time is a number of minutes or a deterministic, exponential or Erlang distribution."""
 
-    from_to: dict[str, Time] = Field(default_factory=dict)
+    from_to: dict[str, SetupTime] = Field(default_factory=dict)
 
     @field_validator("from_to")
     @classmethod
@@ -271,21 +305,38 @@ class Setup(Strict):
         return v
 
     def pairs(self) -> dict[tuple[str, str], float]:
+        """(from, to) -> mean changeover minutes."""
+        return {pair: spec.mean for pair, spec in self.distributions().items()}
+
+    def distributions(self) -> dict[tuple[str, str], Deterministic | Exponential | Erlang]:
+        """(from, to) -> the changeover's distribution (a number is a fixed time)."""
         out = {}
         for key, t in self.from_to.items():
             a, b = (p.strip() for p in key.split("->"))
-            out[(a, b)] = t
+            out[(a, b)] = as_distribution(t)
         return out
 
 
 class PM(Strict):
-    """Preventive maintenance: takes `duration` minutes and makes the machine as good as new."""
+    """Preventive maintenance: takes `duration` minutes (a number, or a deterministic,
+    exponential or Erlang distribution) and makes the machine as good as new."""
 
-    duration: Duration
+    duration: PMTime
     resets_age: bool = True
     threshold: PositiveTime | None = Field(
         default=None, description="age (wear minutes) at which the PM-threshold heuristic acts"
     )
+
+    @model_validator(mode="after")
+    def _moves_the_clock(self) -> PM:
+        if self.time.mean < MIN_TIME:
+            raise FieldError("duration", f"mean must be at least {MIN_TIME:g} min", relative=True)
+        return self
+
+    @property
+    def time(self) -> Deterministic | Exponential | Erlang:
+        """The duration as a distribution (a number is a fixed time)."""
+        return as_distribution(self.duration)
 
 
 class Station(Strict):

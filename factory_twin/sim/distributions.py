@@ -58,7 +58,7 @@ class Sampler:
 
     __slots__ = ("_draw", "_buf", "_i", "_const", "mean")
 
-    def __init__(self, spec: Distribution, rng: np.random.Generator) -> None:
+    def __init__(self, spec: Distribution, rng: np.random.Generator | None) -> None:
         self.mean = float(spec.mean)
         self._const = spec.value if isinstance(spec, Deterministic) else None
         self._draw = None if self._const is not None else _block_drawer(spec, rng)
@@ -74,6 +74,13 @@ class Sampler:
         x = self._buf[self._i]
         self._i += 1
         return x
+
+
+def sampler(spec: Distribution, seed: int, *names: str | int) -> Sampler:
+    """A Sampler on the stream `streams(seed, *names)`, made only for a random spec: a fixed
+    time draws nothing, so giving setups and PM a stream leaves fixed-time runs as they were."""
+    rng = None if isinstance(spec, Deterministic) else streams(seed, *names)
+    return Sampler(spec, rng)
 
 
 class Coin:

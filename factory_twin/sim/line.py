@@ -23,82 +23,11 @@ import simpy
 
 from factory_twin.scenario import ConwipSource, Exponential, PoissonSource, Scenario, Station
 from factory_twin.sim import actions
-from factory_twin.sim.distributions import Coin, Sampler, streams
+from factory_twin.sim.buffer import Buffer, Part
+from factory_twin.sim.distributions import Coin, Sampler, sampler, streams
 
 STATES = ("busy", "setup", "pm", "down", "blocked", "starved", "idle")
 BUSY, SETUP, PM, DOWN, BLOCKED, STARVED, IDLE = range(len(STATES))
-
-
-@dataclass(slots=True)
-class Part:
-    id: int
-    product: int
-    released: float
-    arrived: float = 0.0  # when it entered the current buffer (FIFO order across products)
-
-
-class Buffer:
-    """A station's input buffer: one FIFO queue per product, a capacity, and one-shot events
-    that wake whoever waits for items or for space. Every add and take raises the station's
-    flag in `changed` (`Line.buffers_changed`)."""
-
-    def __init__(
-        self,
-        env: simpy.Environment,
-        capacity: int | None,
-        n_products: int,
-        changed: list[bool],
-        index: int,
-    ) -> None:
-        self.env = env
-        self.capacity = math.inf if capacity is None else capacity
-        self.queues: list[deque[Part]] = [deque() for _ in range(n_products)]
-        self.count = 0
-        self._items_ev: simpy.Event | None = None
-        self._space_ev: simpy.Event | None = None
-        self._changed, self._index = changed, index
-
-    def has_room(self) -> bool:
-        return self.count < self.capacity
-
-    def add(self, part: Part) -> None:
-        part.arrived = self.env.now
-        self.queues[part.product].append(part)
-        self.count += 1
-        self._changed[self._index] = True
-        if self._items_ev is not None:
-            ev, self._items_ev = self._items_ev, None
-            ev.succeed()
-
-    def take(self, product: int) -> Part:
-        part = self.queues[product].popleft()
-        self.count -= 1
-        self._changed[self._index] = True
-        if self._space_ev is not None:
-            ev, self._space_ev = self._space_ev, None
-            ev.succeed()
-        return part
-
-    def oldest_product(self) -> int:
-        """Product of the part that has waited longest (FIFO across products)."""
-        best, best_t = -1, math.inf
-        for k, q in enumerate(self.queues):
-            if q and q[0].arrived < best_t:
-                best, best_t = k, q[0].arrived
-        return best
-
-    def counts(self) -> list[int]:
-        return [len(q) for q in self.queues]
-
-    def when_items(self) -> simpy.Event:
-        if self._items_ev is None:
-            self._items_ev = self.env.event()
-        return self._items_ev
-
-    def when_space(self) -> simpy.Event:
-        if self._space_ev is None:
-            self._space_ev = self.env.event()
-        return self._space_ev
 
 
 @dataclass(slots=True)
@@ -189,7 +118,7 @@ class Machine:
         self.line.pm_count += 1
         if self.line.measuring:
             st.stats.pms += 1
-        yield self.env.timeout(st.spec.pm.duration)
+        yield self.env.timeout(st.pm_time())
         if st.spec.pm.resets_age:
             self._renew()
 
@@ -198,11 +127,11 @@ class Machine:
         part = st.buffer.take(product)
         if self.last_product >= 0 and self.last_product != product:
             setup = st.setup_time[self.last_product][product]
-            if setup > 0:
+            if setup is not None:
                 self.set_state(SETUP)
                 if line.measuring:
                     st.stats.setups += 1
-                yield self.env.timeout(setup)
+                yield self.env.timeout(setup())
         self.last_product = self.current_product = product
         self._changed[self._slot] = True
         mode = st.fast if fast else None
@@ -261,8 +190,13 @@ class StationSim:
         self.process_time = [
             Sampler(spec.process_for(p), streams(seed, spec.name, "process", p)) for p in products
         ]
-        pairs = spec.setup.pairs() if spec.setup else {}
-        self.setup_time = [[pairs.get((a, b), 0.0) for b in products] for a in products]
+        pairs = spec.setup.distributions() if spec.setup else {}
+        # per (from, to) product pair a sampler of the changeover, None where it takes no time
+        self.setup_time: list[list[Sampler | None]] = [
+            [_changeover(pairs.get((a, b)), seed, spec.name, a, b) for b in products]
+            for a in products
+        ]
+        self.pm_time = sampler(spec.pm.time, seed, spec.name, "pm") if spec.pm else None
         fail = spec.failure
         self.ttf = Sampler(fail.ttf, streams(seed, spec.name, "ttf")) if fail else None
         self.ttr = Sampler(fail.ttr, streams(seed, spec.name, "ttr")) if fail else None
@@ -486,6 +420,13 @@ class Line:
     def measuring(self) -> bool:
         """True once the warm-up is over: counters only include the measured window."""
         return self.env.now >= self.warmup
+
+
+def _changeover(spec, seed: int, station: str, a: str, b: str) -> Sampler | None:
+    """The changeover's sampler, or None when it takes no time (a missing pair, a fixed 0)."""
+    if spec is None or spec.mean <= 0:
+        return None
+    return sampler(spec, seed, station, "setup", a, b)
 
 
 def _cumulative(weights: list[float]) -> list[float]:
