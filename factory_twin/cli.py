@@ -92,15 +92,15 @@ def _executor(workers: int | None, ray: str | None):
 @friendly
 def validate(file: ScenarioArg) -> None:
     """Check a scenario file and summarise the line it describes."""
-    from factory_twin.scenario.capacity import availability_adjusted_bound
+    from factory_twin.scenario.capacity import nominal_bound, throughput_bound
 
     sc = load_scenario(file)
-    bound = availability_adjusted_bound(sc)
-    neck = sc.stations[bound.bottleneck].name if bound.bottleneck >= 0 else "arrivals"
+    nominal, bound = nominal_bound(sc), throughput_bound(sc)
+    neck = sc.stations[nominal.bottleneck].name if nominal.bottleneck >= 0 else "arrivals"
     console.print(
-        f"ok {file}: line '{sc.name}', {len(sc.stations)} stations, "
-        f"{len(sc.products)} products; bottleneck {neck}, "
-        f"bound {bound.rate * 60:.1f} good parts/h",
+        f"ok {file}: line '{sc.name}', {len(sc.stations)} stations, {len(sc.products)} "
+        f"products; bottleneck {neck}, nominal {nominal.rate * 60:.1f} good parts/h at normal "
+        f"speed; no policy above {bound.rate * 60:.1f} good parts/h (the bound)",
         highlight=False,
     )
 

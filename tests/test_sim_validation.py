@@ -16,7 +16,7 @@ from scipy.stats import norm
 
 from factory_twin.policy.heuristics import fifo
 from factory_twin.scenario import Normal
-from factory_twin.scenario.capacity import availability_adjusted_bound
+from factory_twin.scenario.capacity import nominal_bound
 from factory_twin.sim import queueing
 from factory_twin.sim.distributions import Sampler, streams
 from factory_twin.sim.run import simulate
@@ -110,7 +110,7 @@ def test_availability_with_exponential_failures():
     print(f"availability: theory {theory:.4f} sim {avail}")
     assert avail.contains(theory)
     th = mean_ci(k.throughput for k in runs)
-    assert th.contains(availability_adjusted_bound(sc).rate)
+    assert th.contains(nominal_bound(sc).rate)
 
 
 def finite_line_with_failures():
@@ -162,7 +162,7 @@ def test_censored_normal_line_runs_at_its_bound():
               {"kind": "saturated"}, length=20_000, warmup=100)  # fmt: skip
     runs = replicate(sc)
     th = mean_ci(k.throughput for k in runs)
-    bound = availability_adjusted_bound(sc).rate
+    bound = nominal_bound(sc).rate
     print(f"censored normal line: bound {bound:.4f} sim {th}")
     assert bound == pytest.approx(1 / sc.stations[0].process_for("a").mean)
     assert th.contains(bound)

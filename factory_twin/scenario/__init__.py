@@ -2,7 +2,8 @@
 
 - `model`: the pydantic models and the rules a line must satisfy to be simulated;
 - `loading`: YAML text or files in, a validated `Scenario` (or one `ScenarioError`) out;
-- `capacity`: station rates and the line's availability-adjusted throughput bound;
+- `capacity`: station rates, the line's normal-speed (nominal) capacity and the throughput
+  bound no policy can beat;
 - `workload`: how long a replication would run (the loader warns when unreasonably long).
 
 `model` imports nothing from the others, `capacity` only `model`, `workload` those two,

@@ -12,10 +12,11 @@ file as a whole name the path `(file)`, YAML syntax errors `line L, column C` an
 the document as a whole `(top level)`.
 
 After the models validate, the loader checks the one rule that needs the line's capacity: the
-availability-adjusted throughput bound (the denominator of the `bound_pct` KPI) must be finite
-and at least `MIN_BOUND`, since scrap probabilities close to 1 at many stations can make it
-underflow to 0. Last it warns (a `ScenarioWarning`, one line naming the field; the scenario is
-still returned) when a replication would run unreasonably long (`workload`).
+normal-speed throughput bound (`capacity.nominal_bound`, never above the `bound_pct` KPI's
+denominator) must be finite and at least `MIN_BOUND`, since scrap probabilities close to 1 at
+many stations can make it underflow to 0. Last it warns (a `ScenarioWarning`, one line naming
+the field; the scenario is still returned) when a replication would run unreasonably long
+(`workload`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import yaml
 from pydantic import ValidationError
 
 from factory_twin.errors import ScenarioError, ScenarioWarning
-from factory_twin.scenario.capacity import MIN_BOUND, availability_adjusted_bound
+from factory_twin.scenario.capacity import MIN_BOUND, nominal_bound
 from factory_twin.scenario.model import DIST_PARAMS, DISTRIBUTION, FIXED, FieldError, Scenario
 from factory_twin.scenario.workload import workload_warnings
 
@@ -187,9 +188,9 @@ def parse_scenario(data: object, file: str = "<scenario>") -> Scenario:
 
 
 def _check_bound(scenario: Scenario, file: str) -> None:
-    """Reject a line whose throughput bound is zero or not finite: no good part could leave it,
-    and `bound_pct` would divide by (almost) nothing."""
-    rate = availability_adjusted_bound(scenario).rate
+    """Reject a line whose normal-speed throughput bound is zero or not finite: no good part
+    could leave it at normal speed."""
+    rate = nominal_bound(scenario).rate
     if not (MIN_BOUND <= rate < math.inf):
         raise ScenarioError(
             file,

@@ -35,7 +35,7 @@ Guards against scenarios the simulator cannot run (each is a validation error, n
 
 One more guard needs the line's capacity, so the loader checks it after these models validate
 (`loading.parse_scenario`; `Scenario.model_validate` alone skips it): the availability-adjusted
-throughput bound must be finite and at least `capacity.MIN_BOUND`.
+normal-speed throughput bound must be finite and at least `capacity.MIN_BOUND`.
 
 Every distribution model has a `mean` property: the mean of the times the simulator draws. It
 is the one place a distribution's mean is asked for (bounds, samplers, observations, heuristics).

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 
-from factory_twin.scenario.capacity import availability_adjusted_bound
+from factory_twin.scenario.capacity import nominal_bound
 from factory_twin.scenario.model import PoissonSource, Scenario
 
 __all__ = ["EVENTS_PER_SECOND", "SLOW_RUN_S", "estimated_seconds", "workload_warnings"]
@@ -26,7 +26,7 @@ SLOW_RUN_S = 3600.0
 
 def _station_capacity(scenario: Scenario) -> tuple[float, int]:
     """(parts per minute the stations can deliver at best, index of the bottleneck)."""
-    per_station = availability_adjusted_bound(scenario).per_station
+    per_station = nominal_bound(scenario).per_station
     best = min(range(len(per_station)), key=per_station.__getitem__)
     return per_station[best], best
 
@@ -35,7 +35,7 @@ def _arrival_rate(scenario: Scenario) -> float:
     """Parts released per minute: the Poisson rate, else what the stations can take."""
     if isinstance(scenario.source, PoissonSource):
         return scenario.source.rate
-    good = availability_adjusted_bound(scenario).rate
+    good = nominal_bound(scenario).rate
     return good / math.prod(1.0 - st.scrap_prob for st in scenario.stations)
 
 

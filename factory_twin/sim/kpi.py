@@ -9,8 +9,10 @@ Definitions (all over the measured window after warm-up):
 - OEE of a station = availability x performance x quality with planned time = window - PM,
   availability = (planned - down - setup) / planned, performance = ideal (fastest-mode) time of
   the parts processed / (planned - down - setup), quality = good / processed. The line's OEE is
-  the OEE of its bottleneck station (the one the availability-adjusted bound names);
-- bound_pct: throughput as a percentage of the availability-adjusted bottleneck bound.
+  the OEE of its bottleneck station (the one the normal-speed `capacity.nominal_bound` names);
+- bound_pct: throughput as a percentage of `capacity.throughput_bound`, the most any policy can
+  deliver in the long run (a run can exceed it only by chance: arrivals and breakdowns are
+  random).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from factory_twin.scenario.capacity import availability_adjusted_bound
+from factory_twin.scenario.capacity import nominal_bound, throughput_bound
 from factory_twin.sim.line import STATES, Line
 
 
@@ -100,9 +102,9 @@ def collect(line: Line) -> KPIs:
     t = line.totals
     stations = [_station_kpi(st, window) for st in line.stations]
     lead = np.asarray(t.lead_times) if t.lead_times else np.zeros(1)
-    bound = availability_adjusted_bound(line.scenario)
+    nominal = nominal_bound(line.scenario)
     throughput = t.good / window
-    neck = bound.bottleneck if bound.bottleneck >= 0 else 0
+    neck = nominal.bottleneck if nominal.bottleneck >= 0 else 0
     processed = sum(s.processed for s in stations)
     return KPIs(
         throughput=throughput,
@@ -112,7 +114,7 @@ def collect(line: Line) -> KPIs:
         oee=stations[neck].oee,
         scrap_rate=(sum(s.scrapped for s in stations) / processed) if processed else 0.0,
         utilisation=float(np.mean([s.utilisation for s in stations])),
-        bound_pct=100.0 * throughput / bound.rate,
+        bound_pct=100.0 * throughput / throughput_bound(line.scenario).rate,
         good_parts=t.good,
         scrapped_parts=t.scrapped,
         sim_minutes=window,
