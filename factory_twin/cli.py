@@ -126,19 +126,24 @@ def run(
     record: Annotated[
         bool, typer.Option(help="record the first replication's whole horizon for `replay`")
     ] = False,
+    json_out: JsonOption = None,
 ) -> None:
-    """Simulate the scenario's horizon under a policy; log and print KPIs with 95% CIs."""
-    from factory_twin.report import kpi_table
+    """Simulate the scenario's horizon under a policy; log and print KPIs with 95% CIs (and
+    % of the exact optimum where the line is small and Markovian)."""
+    from factory_twin.report import kpi_table, simulation_json
     from factory_twin.workflows import simulate
 
     chosen = list(HEURISTICS) if policy == "all" else [policy]
     for name in chosen:
         resolve(name)
     ws = _workspace(file, db, store)
+    seed_list = list(range(seed, seed + seeds))
     with progress_bars() as progress:
-        results = simulate(ws, chosen, list(range(seed, seed + seeds)), bars(progress), record)
+        found = simulate(ws, chosen, seed_list, bars(progress), record)
     title = f"{ws.scenario.name}: {seeds} seeds, {ws.scenario.horizon.length:g} min each"
-    console.print(kpi_table(title, results))
+    console.print(kpi_table(title, found.results, optimum=found.optimum))
+    doc = simulation_json(ws.scenario.name, seed_list, found.results, found.optimum)
+    _write_json(json_out, doc)
 
 
 @app.command()

@@ -4,8 +4,6 @@ writes to the log."""
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import asdict
 from pathlib import Path
 
@@ -22,7 +20,21 @@ from factory_twin.comparison import (
     total_variation,
     verdict,
 )
-from factory_twin.report import CHART_PANELS, COLUMNS, chart, estimate, fmt
+from factory_twin.report import (
+    CHART_PANELS,
+    COLUMNS,
+    OPTIMUM_COLUMNS,
+    OPTIMUM_FORMAT,
+    chart,
+    estimate,
+    finite,
+    fmt,
+    level_json,
+    optimum_caption,
+    optimum_json,
+    optimum_shares,
+    write_document,
+)
 from factory_twin.stats import mean_ci
 
 HEURISTIC_LABEL = "best heuristic ({})"
@@ -32,12 +44,31 @@ def _levels(m: MethodResult) -> list[str]:
     return [fmt(mean_ci(m.per_seed(a) * s), f) for a, _, s, f in COLUMNS]
 
 
+def _seed_shares(m: MethodResult, c: Comparison) -> dict[str, list[float]] | None:
+    """Per training seed, its shares of the optimum (means over the evaluation seeds)."""
+    if c.optimum is None:
+        return None
+    per_seed = [optimum_shares(seed, c.optimum) for seed in m.kpis]
+    return {h: [float(np.mean(p[h])) for p in per_seed] for h, _ in OPTIMUM_COLUMNS}
+
+
+def _heuristic_shares(c: Comparison) -> dict[str, list[float]] | None:
+    return None if c.optimum is None else optimum_shares(c.heuristic_kpis, c.optimum)
+
+
+def _share_cells(shares: dict[str, list[float]] | None) -> list[str]:
+    if shares is None:
+        return []
+    return [fmt(mean_ci(v), OPTIMUM_FORMAT) for v in shares.values()]
+
+
 def caption(c: Comparison) -> str:
     k = max((len(m.kpis) for m in c.methods), default=0)
     return (
         f"learned methods: mean over {k} training seeds ± 95% CI over training seeds (each "
         f"seed's value is its mean over {len(c.eval_seeds)} held-out evaluation seeds); "
         f"heuristic: ± 95% CI over the {len(c.eval_seeds)} evaluation seeds"
+        + optimum_caption(c.optimum)
     )
 
 
@@ -46,17 +77,19 @@ def comparison_table(c: Comparison) -> Table:
     n_eval = len(c.eval_seeds)
     table = Table(title=f"{c.scenario}: {c.steps:,} training steps per run", caption=caption(c))
     table.add_column("policy")
-    for _, head, _, _ in COLUMNS:
-        table.add_column(head, justify="right")
+    shown = [head for _, head, _, _ in COLUMNS]
+    if c.optimum is not None:
+        shown += [head for head, _ in OPTIMUM_COLUMNS]
     params = list(dict.fromkeys(p for m in c.methods for p in m.params))
-    for col in ["train x eval seeds", *params]:
+    for col in [*shown, "train x eval seeds", *params]:
         table.add_column(col, justify="right")
     heur = [fmt(estimate(c.heuristic_kpis, a, s), f) for a, _, s, f in COLUMNS]
+    heur += _share_cells(_heuristic_shares(c))
     table.add_row(HEURISTIC_LABEL.format(c.heuristic), *heur, f"- x {n_eval}", *[""] * len(params))
     for m in c.methods:
         runs = f"{len(m.kpis)} x {n_eval}"
         counts = [f"{m.params[p]:,}" if p in m.params else "" for p in params]
-        table.add_row(m.label, *_levels(m), runs, *counts)
+        table.add_row(m.label, *_levels(m), *_share_cells(_seed_shares(m, c)), runs, *counts)
     return table
 
 
@@ -82,16 +115,7 @@ def _difference_json(d: Difference, labels: dict[str, str]) -> dict:
     doc |= {"mean_pct": d.pct(d.mean), "ci_low_pct": d.pct(d.low), "ci_high_pct": d.pct(d.high)}
     if d.kpi == "throughput":
         doc["verdict"] = verdict(d, labels[d.method], labels[d.against])
-    return {k: _finite(v) if isinstance(v, float) else v for k, v in doc.items()}
-
-
-def _finite(x: float) -> float | None:
-    return None if math.isnan(x) else x
-
-
-def _level_json(values: np.ndarray) -> dict:
-    e = mean_ci(values)
-    return {"mean": e.mean, "ci_low": _finite(e.low), "ci_high": _finite(e.high), "n": e.n}
+    return {k: finite(v) if isinstance(v, float) else v for k, v in doc.items()}
 
 
 def comparison_json(c: Comparison) -> dict:
@@ -107,20 +131,26 @@ def comparison_json(c: Comparison) -> dict:
             "train_seeds": m.train_seeds,
             "run_ids": m.run_ids,
             "per_seed": per_seed,
-            "levels": {a: _level_json(m.per_seed(a)) for a in kpis},
+            "levels": {a: level_json(m.per_seed(a)) for a in kpis},
+            "pct_of_optimum": optimum_json(_seed_shares(m, c)),
             "params": m.params,
             "curve": c.curves.get(m.method, []),
             "steps_to_95pct": [steps_to_reach(curve) for curve in c.curves.get(m.method, [])],
             "stations": [asdict(b) for b in station_behaviour(m)],
         })  # fmt: skip
-    heur = {a: _level_json(np.array([getattr(k, a) for k in c.heuristic_kpis])) for a in kpis}
+    heur = {a: level_json(getattr(k, a) for k in c.heuristic_kpis) for a in kpis}
     labels = _labels(c)
     return {
         "scenario": c.scenario,
         "steps_per_run": c.steps,
         "eval_seeds": c.eval_seeds,
         "interval": caption(c),
-        "best_heuristic": {"name": c.heuristic, "levels": heur},
+        "optimum": None if c.optimum is None else c.optimum.to_json(),
+        "best_heuristic": {
+            "name": c.heuristic,
+            "levels": heur,
+            "pct_of_optimum": optimum_json(_heuristic_shares(c)),
+        },
         "methods": methods,
         "differences": [_difference_json(d, labels) for d in c.differences()],
         "difference_kpis": list(DIFF_KPIS),
@@ -129,9 +159,7 @@ def comparison_json(c: Comparison) -> dict:
 
 
 def write_json(path: Path, c: Comparison) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(comparison_json(c), indent=1) + "\n", encoding="utf-8")
-    return path
+    return write_document(path, comparison_json(c))
 
 
 def comparison_chart(path: Path, c: Comparison) -> Path:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats as sps
 
+from factory_twin.optimum.value import LineOptimum
 from factory_twin.sim.kpi import KPIs
 
 DIFF_KPIS = ("throughput", "wip", "lead_time_mean")  # paired differences reported for these
@@ -117,6 +118,7 @@ class Comparison:
     heuristic_kpis: list[KPIs]
     methods: list[MethodResult]
     curves: dict[str, list[list[tuple[int, float]]]] = field(default_factory=dict)
+    optimum: LineOptimum | None = None  # the line's exact optimum, where it is solvable
 
     def method(self, name: str) -> MethodResult | None:
         return next((m for m in self.methods if m.method == name), None)

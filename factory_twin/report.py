@@ -1,14 +1,18 @@
-"""Tables and charts the commands print: KPIs of sets of replications, logged runs, the exact
+"""Tables, JSON documents and charts the commands print: KPIs of sets of replications (with
+each policy's share of the line's exact optimum where it is known), logged runs, the exact
 optimum's values, the station-identity probe (rendering only; logging is store/runlog.py)."""
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.table import Table
 
+from factory_twin.optimum.value import LineOptimum
 from factory_twin.sim.kpi import KPIs
 from factory_twin.stats import Estimate, mean_ci
 
@@ -41,12 +45,45 @@ def fmt(e: Estimate, pattern: str) -> str:
     return f"{pattern.format(e.mean)} ± {pattern.format(e.half_width)}"
 
 
-def kpi_table(title: str, results: dict[str, list[KPIs]], extra: dict | None = None) -> Table:
-    """One row per policy, mean ± 95% CI half-width over its replications."""
-    table = Table(title=title, caption="mean ± 95% confidence half-width over seeds")
+# the columns "% of optimum" adds: (title, LineOptimum method giving one run's share)
+OPTIMUM_COLUMNS = (
+    ("% of optimum throughput", "throughput_pct"),
+    ("% of optimum reward", "reward_pct"),
+)
+OPTIMUM_FORMAT = "{:.1f}"
+
+
+def optimum_shares(kpis: Iterable[KPIs], optimum: LineOptimum) -> dict[str, list[float]]:
+    """Per column of OPTIMUM_COLUMNS, each run's share of the optimum in percent."""
+    kpis = list(kpis)
+    return {head: [getattr(optimum, how)(k) for k in kpis] for head, how in OPTIMUM_COLUMNS}
+
+
+def optimum_caption(optimum: LineOptimum | None) -> str:
+    if optimum is None:
+        return ""
+    return (
+        f"; optimum (exact, {optimum.states} states): {optimum.throughput * 60:.2f} good "
+        f"parts/h, team reward {optimum.reward * 60:.2f}/h"
+    )
+
+
+def kpi_table(
+    title: str,
+    results: dict[str, list[KPIs]],
+    extra: dict | None = None,
+    optimum: LineOptimum | None = None,
+) -> Table:
+    """One row per policy, mean ± 95% CI half-width over its replications; with the line's
+    `optimum`, throughput and team reward as % of it too."""
+    caption = "mean ± 95% confidence half-width over seeds" + optimum_caption(optimum)
+    table = Table(title=title, caption=caption)
     table.add_column("policy")
     for _, head, _, _ in COLUMNS:
         table.add_column(head, justify="right")
+    if optimum is not None:
+        for head, _ in OPTIMUM_COLUMNS:
+            table.add_column(head, justify="right")
     extra = extra or {}
     # first-seen order, one list for headers and cells alike (a set's order varies per process)
     extra_cols = list(dict.fromkeys(c for row in extra.values() for c in row))
@@ -54,6 +91,9 @@ def kpi_table(title: str, results: dict[str, list[KPIs]], extra: dict | None = N
         table.add_column(col, justify="right")
     for label, kpis in results.items():
         cells = [fmt(estimate(kpis, a, s), f) for a, _, s, f in COLUMNS]
+        if optimum is not None:
+            shares = optimum_shares(kpis, optimum).values()
+            cells += [fmt(mean_ci(v), OPTIMUM_FORMAT) for v in shares]
         cells += [str(extra.get(label, {}).get(c, "")) for c in extra_cols]
         table.add_row(label, *cells)
     return table
@@ -75,6 +115,53 @@ def runs_table(title: str, runs: list[RunSummary], statuses: list[str]) -> Table
     return table
 
 
+def finite(x: float) -> float | None:
+    """JSON has no NaN: an undefined number is null."""
+    return None if math.isnan(x) else x
+
+
+def level_json(values: Iterable[float]) -> dict:
+    e = mean_ci(values)
+    return {"mean": e.mean, "ci_low": finite(e.low), "ci_high": finite(e.high), "n": e.n}
+
+
+def optimum_json(shares: dict[str, list[float]] | None) -> dict | None:
+    """{"throughput": level, "team_reward": level} of shares of the optimum in percent (as
+    `optimum_shares` gives them), null where the line has no optimum."""
+    if shares is None:
+        return None
+    keys = ("throughput", "team_reward")
+    return {key: level_json(shares[h]) for key, (h, _) in zip(keys, OPTIMUM_COLUMNS, strict=True)}
+
+
+def simulation_json(scenario: str, seeds: list[int], results: dict[str, list[KPIs]],
+                    optimum: LineOptimum | None) -> dict:  # fmt: skip
+    """What `run` shows, as JSON (KPIs in the simulator's units: per minute, fractions)."""
+    kpis = [a for a, _, _, _ in COLUMNS]
+    return {
+        "scenario": scenario,
+        "seeds": seeds,
+        "optimum": None if optimum is None else optimum.to_json(),
+        "policies": [
+            {
+                "policy": label,
+                "levels": {a: level_json(getattr(k, a) for k in runs) for a in kpis},
+                "pct_of_optimum": optimum_json(
+                    None if optimum is None else optimum_shares(runs, optimum)
+                ),
+            }
+            for label, runs in results.items()
+        ],
+    }
+
+
+def write_document(path: Path, doc: dict) -> Path:
+    """Write a JSON document (made of plain JSON types: no NaN), creating its folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    return path
+
+
 def optimum_table(line: str, rep: OptimumReport) -> Table:
     """The two optima and every fixed policy: long-run throughput and reward, % of the best."""
     table = Table(title=f"{line}: exact long-run values ({rep.states} states)")
@@ -85,6 +172,8 @@ def optimum_table(line: str, rep: OptimumReport) -> Table:
             v.name, f"{v.throughput:.2f}", f"{v.throughput_pct:.1f}", f"{v.reward:.2f}",
             f"{v.reward_pct:.1f}", v.note,
         )  # fmt: skip
+    for name in rep.not_valued:
+        table.add_row(name, "", "", "", "", "not valued: acts on wear minutes, not phases")
     return table
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 from factory_twin.comparison import Comparison, MethodResult, eval_seeds
 from factory_twin.errors import FactoryTwinError
 from factory_twin.execute import Executor, Job
+from factory_twin.optimum.value import LineOptimum
 from factory_twin.policy import registry
 from factory_twin.scenario import Scenario, load_scenario
 from factory_twin.sim.kpi import KPIs
@@ -74,14 +75,31 @@ def open_workspace(path: Path, db: str | None, store: Path) -> Workspace:
     return Workspace(scenario, sid, database, PolicyStore(store))
 
 
+def line_optimum(scenario: Scenario) -> LineOptimum | None:
+    """The yardstick of "% of optimum": the line's exact optimum, where it is solvable (solved
+    once per scenario content in this process), else None."""
+    from factory_twin.optimum.yardstick import line_optimum as solve
+
+    return solve(scenario)
+
+
 # --- simulate ------------------------------------------------------------------------------
+
+
+@dataclass
+class Simulation:
+    """What `run` shows: per policy ('name (run id)') its replications' KPIs, and the line's
+    exact optimum where it is solvable."""
+
+    results: dict[str, list[KPIs]]
+    optimum: LineOptimum | None
 
 
 def simulate(
     ws: Workspace, names: list[str], seeds: list[int], track: Track, record: bool = False
-) -> dict[str, list[KPIs]]:
+) -> Simulation:
     """Run the horizon once per seed under each policy and log one run per policy; with
-    `record`, store the first seed's whole horizon for `replay`. Keys: 'name (run id)'."""
+    `record`, store the first seed's whole horizon for `replay`."""
     results = {}
     for name in names:
         task = track(f"simulating {name}", len(seeds))
@@ -90,7 +108,7 @@ def simulate(
         if record:
             _record(ws, run_id, name, seeds[0])
         results[f"{name} (run {run_id})"] = kpis
-    return results
+    return Simulation(results, line_optimum(ws.scenario))
 
 
 def _evaluate_policy(ws: Workspace, name: str, seeds: list[int], task: Task) -> list[KPIs]:
@@ -220,6 +238,7 @@ def _comparison(
             ws.db.log_evaluation(ws.scenario_id, name, seeds, results[i], config=config)
             by_method[name].append(_Run(stored[name], results[i]))
     out = Comparison(ws.scenario.name, spec.steps, seeds, best, heuristics[best], [])
+    out.optimum = line_optimum(ws.scenario)
     for m, method_runs in by_method.items():
         out.methods.append(_method_result(m, method_runs))
         out.curves[m] = [r.curve for r in method_runs if r.curve]

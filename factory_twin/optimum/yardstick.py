@@ -1,5 +1,6 @@
 """The use case behind `factory-twin optimum`: solve a Markovian line exactly and hold the
-fixed policies against it.
+fixed policies against it; and `line_optimum`, the two optima alone, solved once per scenario
+content in a process, for the "% of optimum" of `run` and `compare`.
 
 Two optima are reported: the policy of maximal team reward (the scenario's `costs`, the
 reward the learned stations share) and, separately, the policy of maximal good throughput
@@ -12,15 +13,18 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 
+from factory_twin.errors import NotMarkovianError, StateSpaceTooLargeError
 from factory_twin.optimum.chain import MAX_STATES, build_chain
 from factory_twin.optimum.markovian import markovian_model
 from factory_twin.optimum.policies import expressible, named_policies
 from factory_twin.optimum.solve import fixed, optimise
 from factory_twin.optimum.structure import habits, sentences
+from factory_twin.optimum.value import LineOptimum
 from factory_twin.policy.heuristics import conwip_limit, with_conwip
 from factory_twin.scenario import Scenario
 
 PER_HOUR = 60.0
+_SOLVED: dict[str, LineOptimum | None] = {}  # scenario content hash -> its optimum
 
 
 @dataclass
@@ -84,6 +88,24 @@ def optimum_report(
         habits=[h.to_json() for h in found],
         not_valued=[n for n in named_policies(1) if n not in names],
     )
+
+
+def line_optimum(scenario: Scenario) -> LineOptimum | None:
+    """The line's optima (throughput and team reward), or None when it cannot be solved (not
+    Markovian, or too many states). Solved once per scenario content in this process: small
+    lines take seconds, and a line that is not Markovian is refused at once."""
+    key = scenario.content_hash()
+    if key not in _SOLVED:
+        try:
+            chain = build_chain(markovian_model(scenario))
+        except (NotMarkovianError, StateSpaceTooLargeError):
+            _SOLVED[key] = None
+        else:
+            reward, throughput = optimise(chain, objective=0), optimise(chain, objective=1)
+            _SOLVED[key] = LineOptimum(
+                float(throughput.gains[1]), float(reward.gains[0]), chain.n_states, scenario.costs
+            )
+    return _SOLVED[key]
 
 
 def _fixed(scenario: Scenario, file: str, name: str, max_states: int) -> PolicyValue:

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from factory_twin.scenario import Costs
 from factory_twin.scenario.capacity import nominal_bound, throughput_bound
 from factory_twin.sim.line import STATES, Line
 
@@ -63,6 +64,18 @@ class KPIs:
         d = asdict(self)
         d.pop("stations")
         return d
+
+
+def team_reward(k: KPIs, costs: Costs) -> float:
+    """The environment's team reward per minute of the measured window: good parts, scrap,
+    preventive maintenance and WIP time at the scenario's costs."""
+    pms = sum(s.pms for s in k.stations)
+    return (
+        costs.good_unit * k.throughput
+        - costs.scrap * k.scrapped_parts / k.sim_minutes
+        - costs.pm * pms / k.sim_minutes
+        - costs.wip_per_minute * k.wip
+    )
 
 
 def _station_kpi(st, window: float) -> StationKPI:
