@@ -1,6 +1,6 @@
-"""What a solved policy does, in plain words: per station, how often it runs fast, waits or
-maintains, and how the fast share depends on its own queue, the queue downstream and its wear
-phase (and the maintenance share on its wear phase).
+"""What a solved policy does, in plain words: per station, how often it runs fast, waits,
+maintains or changes product, and how the fast share depends on its own queue, the queue
+downstream and its wear phase (and the maintenance share on its wear phase).
 
 Shares are weighted by how often each decision happens in the long run (the states' visit
 rates), so they describe the policy as it is lived, not as a table over states that are
@@ -29,6 +29,7 @@ class StationHabits:
     fast: float = 0.0
     waits: float = 0.0
     pms: float = 0.0
+    changeovers: float = 0.0  # starts that need a changeover first
     # condition value -> [starts, fast starts] per minute
     by_own: dict[int, list[float]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     by_down: dict[int, list[float]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
@@ -46,6 +47,7 @@ class StationHabits:
             "fast_share": self.fast / self.starts if self.starts else 0.0,
             "wait_share": self.waits / decisions if self.starts else 0.0,
             "pm_share": self.pms / decisions if decisions else 0.0,
+            "changeover_share": self.changeovers / self.starts if self.starts else 0.0,
             "pm_share_by_wear_phase": shares(self.pm_by_phase),
             "fast_share_by_own_queue": shares(self.by_own),
             "fast_share_by_downstream_queue": shares(self.by_down),
@@ -61,7 +63,7 @@ def habits(model: LineModel, chain: Chain, choice: np.ndarray, visits: np.ndarra
         rate = float(visits[s])
         state = chain.states[s]
         i, j = pending(model, state)
-        kind, _, fast = actions.decode(int(chain.choice_action[choice[s]]), n_products)
+        kind, k, fast = actions.decode(int(chain.choice_action[choice[s]]), n_products)
         h = out[i]
         phase = state[i][1][j][3] + 1
         h.pm_by_phase[phase][0] += rate
@@ -74,6 +76,8 @@ def habits(model: LineModel, chain: Chain, choice: np.ndarray, visits: np.ndarra
             continue
         h.starts += rate
         h.fast += rate * fast
+        last, setup = state[i][1][j][5], model.stations[i].setup
+        h.changeovers += rate * (last >= 0 and bool(setup) and setup[last][k] is not None)
         conditions = [(h.by_own, len(state[i][0]) - 1), (h.by_phase, phase)]
         if i + 1 < len(state):
             conditions.append((h.by_down, len(state[i + 1][0])))
@@ -100,6 +104,9 @@ def sentences(model: LineModel, found: list[StationHabits]) -> list[str]:
                 if len(table) > 1 and max(table.values()) - min(table.values()) > 0.05:
                     pairs = ", ".join(f"{k}: {100 * v:.0f}%" for k, v in table.items())
                     parts.append(f"fast share by {label} {pairs}")
+        if st.has_setups:
+            share = 100 * data["changeover_share"]
+            parts.append(f"changes product (with a changeover) in {share:.0f}% of its starts")
         if data["wait_share"] > 0.005:
             parts.append(f"waits in {100 * data['wait_share']:.0f}% of its decisions")
         if st.pm is not None:
