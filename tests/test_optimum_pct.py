@@ -127,3 +127,20 @@ def test_run_prints_and_writes_the_share_of_the_optimum(tmp_path, path, solvable
     level = doc["policies"][0]["levels"]["throughput"]["mean"]
     assert share == pytest.approx(100 * level / doc["optimum"]["throughput"])
     assert 80 < share < 100  # fifo never hurries the press: below the optimum
+
+
+def test_the_compare_workflow_holds_its_policies_against_the_optimum(tmp_path):
+    from factory_twin.execute import make_executor
+    from factory_twin.workflows import CompareSpec, compare, open_workspace
+
+    class Bar:
+        def advance(self, n: int = 1) -> None: ...
+
+        def update(self, completed: int, info: str = "") -> None: ...
+
+    path = ROOT / "scenarios" / "benchmarks" / "room_downstream.yaml"
+    ws = open_workspace(path, f"sqlite:///{tmp_path / 'log.sqlite'}", tmp_path / "store")
+    found = compare(ws, CompareSpec([], eval_seeds=2), make_executor(1, None), lambda d, n: Bar())
+    assert found.optimum.states == 54
+    share = comparison_json(found)["best_heuristic"]["pct_of_optimum"]["team_reward"]["mean"]
+    assert 80 < share < 105  # the heuristics never hurry the cutter: about 96% in the long run

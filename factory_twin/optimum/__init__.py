@@ -4,6 +4,7 @@
 `chain` build the controlled Markov chain with the simulator's semantics, `solve` finds the
 long-run average reward of a fixed policy and the optimal policy, `policies` writes the fixed
 policies on the chain's state, `structure` describes a policy in words, `decider` plays a
-solved policy in the simulator and `yardstick` is the use case behind `factory-twin optimum`.
+solved policy in the simulator, `yardstick` is the use case behind `factory-twin optimum` (and
+solves the "% of optimum" yardstick of `run` and `compare`) and `value` holds that yardstick.
 The model and its assumptions: docs/optimum.md.
 """

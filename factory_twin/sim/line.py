@@ -21,7 +21,14 @@ from dataclasses import dataclass, field
 
 import simpy
 
-from factory_twin.scenario import ConwipSource, Exponential, PoissonSource, Scenario, Station
+from factory_twin.scenario import (
+    ConwipSource,
+    Distribution,
+    Exponential,
+    PoissonSource,
+    Scenario,
+    Station,
+)
 from factory_twin.sim import actions
 from factory_twin.sim.buffer import Buffer, Part
 from factory_twin.sim.distributions import Coin, Sampler, sampler, streams
@@ -422,7 +429,9 @@ class Line:
         return self.env.now >= self.warmup
 
 
-def _changeover(spec, seed: int, station: str, a: str, b: str) -> Sampler | None:
+def _changeover(
+    spec: Distribution | None, seed: int, station: str, a: str, b: str
+) -> Sampler | None:
     """The changeover's sampler, or None when it takes no time (a missing pair, a fixed 0)."""
     if spec is None or spec.mean <= 0:
         return None
