@@ -71,19 +71,29 @@ def sample_efficiency(m: dict) -> str:
     return f"{statistics.median(steps) / 1000:.0f}k" if steps else "n/a"
 
 
+def of_optimum(entry: dict) -> str:
+    """Team reward as % of the line's exact optimum ('n/a' where the line is not solvable)."""
+    share = entry.get("pct_of_optimum")
+    return "n/a" if share is None else level(share["team_reward"], 1.0)
+
+
 def line_section(doc: dict) -> list[str]:
     methods = {m["method"]: m for m in doc["methods"]}
     heur = doc["best_heuristic"]
+    heuristic_share = ""
+    if heur.get("pct_of_optimum") is not None:
+        heuristic_share = f", {of_optimum(heur)}% of the optimal team reward"
     out = [
         f"### {doc['scenario']}",
         "",
         f"{doc['steps_per_run']:,} env steps per run; best heuristic {heur['name']}: "
-        f"{level(heur['levels']['throughput'])} parts/h (over evaluation seeds); "
+        f"{level(heur['levels']['throughput'])} parts/h (over evaluation seeds)"
+        f"{heuristic_share}; "
         f"{doc.get('wall_s', float('nan')) / 60:.0f} min wall for the whole line.",
         "",
-        "| method | seeds | throughput [parts/h] | scrap [%] | steps to 95% of final | "
-        "vs PS | vs PS+ID |",
-        "|---|---|---|---|---|---|---|",
+        "| method | seeds | throughput [parts/h] | scrap [%] | % of optimal reward | "
+        "steps to 95% of final | vs PS | vs PS+ID |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name in METHOD_ORDER:
         m = methods.get(name)
@@ -91,7 +101,8 @@ def line_section(doc: dict) -> list[str]:
             continue
         out.append(
             f"| {m['label']} | {len(m['train_seeds'])} | {level(m['levels']['throughput'])} | "
-            f"{level(m['levels']['scrap_rate'], 100.0)} | {sample_efficiency(m)} | "
+            f"{level(m['levels']['scrap_rate'], 100.0)} | {of_optimum(m)} | "
+            f"{sample_efficiency(m)} | "
             f"{difference(doc, name, 'ps') if name != 'ps' else '-'} | "
             f"{difference(doc, name, 'ps-id') if name == 'lorasa' else '-'} |"
         )
@@ -122,7 +133,8 @@ def render(docs: list[dict]) -> str:
         "same held-out evaluation seeds. `vs PS`, `vs PS+ID`: paired difference in throughput "
         "(same training seed index, same evaluation seeds), mean and 95% CI. Steps to 95%: "
         "median over training seeds of the first learning-curve point at 95% of that run's "
-        "final greedy throughput.",
+        "final greedy throughput. % of optimal reward: team reward as a share of the line's "
+        "exact optimum (`factory-twin optimum`), where the line is small and Markovian.",
         "",
         f"Target: at least 5 training seeds per method on every line: "
         f"{'met' if seeds and min(seeds) >= 5 else 'MISSED'} ({', '.join(map(str, seeds))} seeds)",
