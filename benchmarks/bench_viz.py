@@ -37,6 +37,7 @@ from common import cpu_name, publish
 from factory_twin.env import LineEnv
 from factory_twin.policy.networks import Actor, ActorConfig
 from factory_twin.scenario import Scenario, parse_scenario
+from factory_twin.train.config import TrainConfig
 from factory_twin.viz.app import App
 from factory_twin.viz.drivers import HeuristicDriver, close_all
 from factory_twin.viz.layout import preferred_size
@@ -138,7 +139,7 @@ def live_driver(policy: str, scenario: Scenario, seed: int = 0):
         return HeuristicDriver(scenario, seed, "min-setup", label="heuristic (min-setup)")
     n, d, a = LineEnv.sizes(scenario)
     torch.manual_seed(seed)
-    actor = Actor(ActorConfig(d, a, n, kind=kind))  # the trained size: hidden (256, 256)
+    actor = Actor(ActorConfig(d, a, n, TrainConfig.hidden, kind=kind))  # the trained size
     return LearnedDriver(scenario, actor, seed, policy, start=scenario.horizon.warmup)
 
 

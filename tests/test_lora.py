@@ -287,7 +287,7 @@ def test_base_hash_tracks_base_not_adapters() -> None:
 
 
 def test_critic_shapes_and_agent_dependence() -> None:
-    critic = Critic(state_dim=30, n_agents=N_AGENTS)
+    critic = Critic(state_dim=30, n_agents=N_AGENTS, hidden=HIDDEN)
     state = torch.randn(1, 30).expand(N_AGENTS, 30)
     values = critic(state, torch.arange(N_AGENTS))
     assert values.shape == (N_AGENTS,)

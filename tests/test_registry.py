@@ -56,7 +56,7 @@ def test_labels_and_actor_kinds():
     kinds = [resolve(m).actor_kind for m in METHODS]
     assert kinds == ["shared", "shared-id", "separate", "lora"]
     for kind in kinds:  # every kind is one the actor can build
-        assert ActorConfig(obs_dim=3, n_actions=2, n_agents=2, kind=kind).kind == kind
+        assert ActorConfig(obs_dim=3, n_actions=2, n_agents=2, hidden=(4,), kind=kind).kind == kind
     assert all(resolve(h).actor_kind is None and resolve(h).decider for h in HEURISTICS)
 
 

@@ -64,7 +64,7 @@ class ActorConfig:
     obs_dim: int
     n_actions: int
     n_agents: int
-    hidden: tuple[int, ...] = (256, 256)
+    hidden: tuple[int, ...]  # widths of the hidden layers (training's: TrainConfig.hidden)
     kind: ActorKind = "lora"
     rank: int = 8
     alpha: float | None = None  # None => rank, i.e. adapter scale 1
@@ -286,7 +286,7 @@ class Critic(nn.Module):
     """Centralised value ``V(global_state, station)`` (MAPPO): one network for all stations,
     told which station it is valuing by a one-hot id, trained on the global state."""
 
-    def __init__(self, state_dim: int, n_agents: int, hidden: Sequence[int] = (256, 256)) -> None:
+    def __init__(self, state_dim: int, n_agents: int, hidden: Sequence[int]) -> None:
         super().__init__()
         self.state_dim, self.n_agents = state_dim, n_agents
         dims = [state_dim + n_agents, *hidden]
