@@ -211,31 +211,33 @@ class LineEnv(ParallelEnv):
         return self._dict_obs(), self._infos()
 
     def step(self, action_dict: dict[str, int]):
-        acts = np.zeros(self.n_agents, dtype=np.int64)
-        for i, name in enumerate(self.possible_agents):
-            acts[i] = int(action_dict.get(name, 0))
-        _, _, _, reward, over = self.step_arrays(acts)
+        get = action_dict.get
+        _, _, _, reward, over = self.step_arrays(
+            [int(get(name, 0)) for name in self.possible_agents]
+        )
         obs, infos = self._dict_obs(), self._infos()
-        rewards = {a: reward for a in self.agents}
-        terminations = {a: False for a in self.agents}
-        truncations = {a: over for a in self.agents}
+        agents = self.agents
+        rewards = dict.fromkeys(agents, reward)
+        terminations = dict.fromkeys(agents, False)
+        truncations = dict.fromkeys(agents, over)
         if over:
             self.agents = []
         return obs, rewards, terminations, truncations, infos
 
     def _dict_obs(self) -> dict:
+        """Each station's observation and mask as its own row of one fresh copy per step (two
+        array copies instead of two per station; no row aliases the env's state)."""
+        obs, mask = self._obs.copy(), self._mask.astype(np.int8)
         return {
-            name: {
-                "observation": self._obs[i].copy(),
-                "action_mask": self._mask[i].astype(np.int8),
-            }
+            name: {"observation": obs[i], "action_mask": mask[i]}
             for i, name in enumerate(self.possible_agents)
         }
 
     def _infos(self) -> dict:
+        now = self.line.now
         return {
-            name: {"acting": bool(self._acting[i]), "time": self.line.now}
-            for i, name in enumerate(self.possible_agents)
+            name: {"acting": acting, "time": now}
+            for name, acting in zip(self.possible_agents, self._acting.tolist(), strict=True)
         }
 
     def close(self) -> None:
