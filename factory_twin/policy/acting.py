@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from factory_twin.policy.lora import AgentGroups
 from factory_twin.policy.networks import Actor
 
 
@@ -90,7 +89,7 @@ def act_acting(
         torch.from_numpy(obs[line, station]),
         torch.from_numpy(station),
         torch.from_numpy(mask[line, station]),
-        groups=AgentGroups.from_counts(np.bincount(station, minlength=N)),
+        counts=np.bincount(station, minlength=N),
     )
     rows = None if noise is None else noise[torch.from_numpy(station * E + line)]
     a, lp = _pick(torch.log_softmax(logits, dim=-1), rows)

@@ -23,6 +23,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -145,11 +146,12 @@ class Actor(nn.Module):
         obs: Tensor,
         agent_idx: Tensor,
         action_mask: Tensor | None = None,
-        groups: AgentGroups | None = None,
+        counts: np.ndarray | None = None,
     ) -> Tensor:
         """``obs[B, obs_dim]``, ``agent_idx[B]``, ``action_mask[B, n_actions]`` (True = allowed)
-        -> logits ``[B, n_actions]`` with forbidden actions at :data:`MASK_VALUE`. `groups`:
-        the rows' grouping when the caller has it already (`AgentGroups.from_counts`)."""
+        -> logits ``[B, n_actions]`` with forbidden actions at :data:`MASK_VALUE`. `counts`:
+        rows per station when the rows are sorted by station, so that a kind that groups rows
+        builds its plan from them (`AgentGroups.from_counts`) instead of sorting."""
         n = self.config.n_agents
         x = obs
         if self.config.sees_id:
@@ -157,7 +159,11 @@ class Actor(nn.Module):
         # Build the row grouping once and reuse it in every layer.
         rows: Tensor | AgentGroups = agent_idx
         if self._per_agent_rows:
-            rows = groups if groups is not None else AgentGroups.from_index(agent_idx, n)
+            rows = (
+                AgentGroups.from_index(agent_idx, n)
+                if counts is None
+                else AgentGroups.from_counts(counts)
+            )
         for layer in self.layers[:-1]:
             x = torch.tanh(layer(x, rows))
         return _apply_mask(self.layers[-1](x, rows), action_mask)

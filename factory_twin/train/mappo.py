@@ -38,7 +38,6 @@ from torch import nn
 from factory_twin.env import LineEnv
 from factory_twin.errors import TrainingError
 from factory_twin.policy.acting import act_acting
-from factory_twin.policy.lora import AgentGroups
 from factory_twin.policy.networks import Actor, ActorConfig, Critic
 from factory_twin.policy.registry import training_method
 from factory_twin.scenario import Scenario
@@ -339,11 +338,9 @@ class MAPPO:
             shuffled = [c.index_select(0, torch.from_numpy(order)) for c in columns]
             for start in range(0, len(ii), mb):
                 part = slice(start, start + mb)
-                groups = AgentGroups.from_counts(
-                    np.bincount(ii[order[part]], minlength=self.n_agents)
-                )
+                counts = np.bincount(ii[order[part]], minlength=self.n_agents)
                 stats.append(
-                    self._minibatch_step(*(c[part] for c in shuffled), groups, actor_params)
+                    self._minibatch_step(*(c[part] for c in shuffled), counts, actor_params)
                 )
         self.updates += 1
         means = torch.stack(stats).double().mean(0).tolist()
@@ -369,13 +366,13 @@ class MAPPO:
         old_logp: torch.Tensor,
         adv: torch.Tensor,
         ret: torch.Tensor,
-        groups: AgentGroups,
+        counts: np.ndarray,
         actor_params: list[nn.Parameter],
     ) -> torch.Tensor:
-        """One clipped-PPO gradient step on a minibatch (rows grouped by station as `groups`
-        says); returns its `STAT_NAMES` (detached)."""
+        """One clipped-PPO gradient step on a minibatch (rows sorted by station, `counts` of
+        each); returns its `STAT_NAMES` (detached)."""
         cfg = self.cfg
-        logp_all = torch.log_softmax(self.actor(obs, agent, mask, groups), dim=-1)
+        logp_all = torch.log_softmax(self.actor(obs, agent, mask, counts), dim=-1)
         logp = logp_all.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
         logratio = logp - old_logp
         ratio = logratio.exp()
