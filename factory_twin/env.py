@@ -211,10 +211,11 @@ class LineEnv(ParallelEnv):
         return self._dict_obs(), self._infos()
 
     def step(self, action_dict: dict[str, int]):
-        get = action_dict.get
-        _, _, _, reward, over = self.step_arrays(
-            [int(get(name, 0)) for name in self.possible_agents]
-        )
+        # only the acting stations' actions are read (the others wait whatever they send)
+        acts, names = [0] * self.n_agents, self.possible_agents
+        for i in self._observer.acting_stations:
+            acts[i] = int(action_dict.get(names[i], 0))
+        _, _, _, reward, over = self.step_arrays(acts)
         obs, infos = self._dict_obs(), self._infos()
         agents = self.agents
         rewards = dict.fromkeys(agents, reward)
@@ -227,11 +228,8 @@ class LineEnv(ParallelEnv):
     def _dict_obs(self) -> dict:
         """Each station's observation and mask as its own row of one fresh copy per step (two
         array copies instead of two per station; no row aliases the env's state)."""
-        obs, mask = self._obs.copy(), self._mask.astype(np.int8)
-        return {
-            name: {"observation": obs[i], "action_mask": mask[i]}
-            for i, name in enumerate(self.possible_agents)
-        }
+        rows = zip(self.possible_agents, self._obs.copy(), self._mask.astype(np.int8), strict=True)
+        return {name: {"observation": o, "action_mask": m} for name, o, m in rows}
 
     def _infos(self) -> dict:
         now = self.line.now
