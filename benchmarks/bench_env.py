@@ -1,8 +1,9 @@
 """Benchmark the environment's overhead over the raw simulator, on the same line and seed.
 
 Why: training pays for every simulated part through `LineEnv`, so the environment should add
-little on top of the simulator (target: time per good part through `step_arrays` <= 3x the raw
-simulator's). The same scenario and seed are driven three ways, interleaved per round:
+little on top of the simulator (targets: time per good part through `step_arrays` <= 2.5x the
+raw simulator's, through the PettingZoo dict API <= 4x). The same scenario and seed are
+driven three ways, interleaved per round:
 
 * raw: `Line(scenario, seed, min_setup).run()`, the heuristic called inside the simulator;
 * env arrays: `LineEnv.reset_arrays(seed)` / `step_arrays(actions)`, each acting station's
@@ -47,7 +48,17 @@ from factory_twin.scenario import Scenario, load_scenario
 from factory_twin.sim.line import Line
 
 NAME = "bench_env"
-TARGET = 3.0
+TARGET = 2.5  # issue 13, item 2 (was 3.0)
+DICT_TARGET = 4.0  # the PettingZoo dict API, same issue
+LONG_LINE_NOTE = (
+    "What stops it on the long line (packaging, 22 stations): the PettingZoo API "
+    "hands back one observation dict and one info dict per station at every step, and "
+    "the driver reads every station's flag, so its cost per step grows with the "
+    "stations while a step's simulation involves the one or two that act; step_arrays "
+    "stays at 2.3-2.5x on lines of up to 8 stations and at about 2.5x on packaging "
+    "(its observation writes and mask checks are per acting station, but the "
+    "change-flag scan is per station)."
+)
 
 
 def horizon(sc: Scenario, quick: bool) -> tuple[float, float]:
@@ -221,9 +232,11 @@ def main(argv: list[str] | None = None) -> int:
     all_arr = [x for r in rows for x in r["arr"]]
     all_dict = [x for r in rows for x in r["dict"]]
     worst = max(statistics.median(r["arr"]) for r in rows)
+    worst_dict = max(statistics.median(r["dict"]) for r in rows)
     verdict = "met" if worst <= TARGET else "MISSED"
+    dict_verdict = "met" if worst_dict <= DICT_TARGET else "MISSED"
     if args.quick:
-        verdict = "not judged (--quick)"
+        verdict = dict_verdict = "not judged (--quick)"
     prof_name = next(iter(scenarios))
     w, length = horizon(scenarios[prof_name], args.quick)
     profile = profile_env(scenarios[prof_name], 0, w, length, 6 if args.quick else 10)
@@ -257,6 +270,11 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Target: step_arrays <= {TARGET:g}x raw per good part in every scenario: **{verdict}** "
         f"(worst scenario median {worst:.2f}x).",
+        "",
+        f"Target: PettingZoo <= {DICT_TARGET:g}x raw per good part in every scenario: "
+        f"**{dict_verdict}** (worst scenario median {worst_dict:.2f}x).",
+        "",
+        LONG_LINE_NOTE,
         "",
         f"Where an env step's time goes ({prof_name}, seed 0, one run with timing wrappers, "
         "which add about 0.2 µs per wrapped call). For scale: the raw simulator spends "

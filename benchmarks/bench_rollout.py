@@ -1,7 +1,8 @@
 """Benchmark rollout collection: decisions per second with a learned policy, batched vs naive.
 
-Why: MAPPO's rollouts step E environments and choose the actions of every station of every
-environment in one actor forward (`factory_twin.policy.acting.act` on [envs, stations, obs]).
+Why: MAPPO's rollouts step E environments and choose the actions of the acting stations of every
+environment in one actor forward (`factory_twin.policy.acting.act_acting`: the acting rows of
+[envs, stations, obs]).
 The alternative a first implementation would write is one environment and one actor forward
 per acting station per step. The batched collector should make at least 5x more decisions per
 second (target). Both sides use the same untrained actor (speed does not depend on the
@@ -51,6 +52,13 @@ from factory_twin.train.mappo import MAPPO
 NAME = "bench_rollout"
 TARGET = 5.0
 TARGET_ENVS = 8
+ROLL_NOTE = (
+    "What stops it: per env step the batched side still pays a few dozen eager tensor "
+    "ops (a few µs each) for the acting stations' forward, sampling and buffers; at 8 "
+    "envs that is about as much per decision as the environment itself, so the ratio "
+    "sits well below the ceiling. More envs per forward (16, what training uses) or "
+    "fewer ops per step raise it."
+)
 METHODS = {m: label(m) for m in ("ps", "lorasa")}
 
 
@@ -207,8 +215,9 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Scenario **{name}** ({len(sc.stations)} stations), untrained actor with hidden "
         f"{tuple(hidden)}, episodes of {TrainConfig.episode_minutes:g} min. Batched = one "
-        f"`MAPPO.collect()` (E envs x {rollout_len} steps, one actor forward per step for all "
-        f"{len(sc.stations)} x E stations); naive = one env, one actor forward per acting "
+        f"`MAPPO.collect()` (E envs x {rollout_len} steps, one actor forward per step for the "
+        f"stations acting at that step, of {len(sc.stations)} x E); naive = one env, one actor "
+        "forward per acting "
         "station, same number of env steps. E = 8 is the issue's setting; "
         f"E = {TrainConfig.n_envs} is what training uses. "
         f"{rounds} interleaved rounds; ratio = median (min-max) of per-round ratios.",
@@ -226,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Target: batched >= {TARGET:g}x naive with {TARGET_ENVS} envs: **{verdict}** "
         f"(lowest median {worst:.2f}x).",
+        "",
+        ROLL_NOTE,
         "",
         "Where the time goes, µs per decision (separate pass, timing wrappers around the "
         "environments' `step_arrays`/`reset_arrays`; policy = everything else: tensors, "

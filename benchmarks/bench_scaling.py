@@ -2,10 +2,13 @@
 
 Why: planners model long lines, and training steps every station, so the cost of a simulated
 part should grow linearly with the number of stations a part passes (constant cost per
-station visit). This script builds serial lines of 4, 8, 16 and 32 stations programmatically
-(`factory_twin.scenario.synthetic`) from a fixed cycle of station kinds like the shipped ones
-(fast single machines, a two-machine station with changeovers and wear-out breakdowns + PM, a
-deterministic station, a station with random breakdowns), measures in the same run
+station visit), and an env decision should cost about the same on a long line as on a short
+one (target: within 1.5x of the 6-station line's µs per decision on the 32-station line and
+on the longest shipped line). This script builds serial lines of 4, 6, 8, 16 and 32 stations
+programmatically (`factory_twin.scenario.synthetic`) from a fixed cycle of station kinds like
+the shipped ones (fast single machines, a two-machine station with changeovers and wear-out
+breakdowns + PM, a deterministic station, a station with random breakdowns), measures in the
+same run
 
 * the raw simulator (min-setup): good parts per second;
 * the environment (`step_arrays`, min-setup choices as in bench_env): decisions per second;
@@ -31,10 +34,13 @@ from bench_env import breakdown, min_setup_actions
 from common import (
     RESULTS,
     interleaved,
+    longest,
     machine_lines,
     markers,
     med,
     publish,
+    ratio_summary,
+    shipped_scenarios,
 )
 from factory_twin.env import LineEnv
 from factory_twin.policy.heuristics import min_setup
@@ -44,7 +50,9 @@ from factory_twin.sim.line import Line
 
 NAME = "bench_scaling"
 LINEAR_BELOW = 1.2  # log-log exponent of µs per part: 1 is linear, 2 quadratic
-SIZES = (4, 8, 16, 32)
+SIZES = (4, 6, 8, 16, 32)
+REFERENCE = 6  # stations of the line long lines are compared with (bottling's length)
+PER_DECISION_WITHIN = 1.5  # issue 13, item 4: env µs per decision vs the 6-station line's
 
 
 def run_sim(sc: Scenario, seed: int) -> dict:
@@ -91,6 +99,40 @@ def _obs_share(sc: Scenario, length: float) -> float:
     return obs / parts["total per step (incl. driver)"]
 
 
+def per_decision_lines(samples: dict, sizes: tuple, quick: bool) -> tuple[list[str], float]:
+    """Env µs per decision of the longest synthetic line and the shipped lines against the
+    6-station synthetic line's, per round (same rounds, so load hits both alike); and the
+    worst median ratio."""
+    ref_n = REFERENCE if REFERENCE in sizes else sizes[0]
+    ref = samples[(ref_n, "env")]
+
+    def per_dec(s: dict) -> float:
+        return s["seconds"] / s["decisions"] * 1e6
+
+    out = ["", f"Env µs per decision against the {ref_n}-station synthetic line's (per-round "
+           "ratios, median (min-max)):", "",
+           "| line | stations | env µs/decision | vs " + f"{ref_n} stations |",
+           "|---|---:|---:|---:|"]  # fmt: skip
+    worst = 0.0
+    keys = [(sizes[-1], f"synthetic {sizes[-1]}")] + [
+        (k[0], f"shipped `{k[0]}`") for k in samples if isinstance(k[0], str)
+    ]
+    for key, label in keys:
+        runs = samples[(key, "env")]
+        ratios = [per_dec(a) / per_dec(b) for a, b in zip(runs, ref, strict=True)]
+        worst = max(worst, statistics.median(ratios))
+        stations = key if isinstance(key, int) else len(shipped_scenarios()[key].stations)
+        out.append(f"| {label} | {stations} | {statistics.median(map(per_dec, runs)):.1f} | "
+                   f"{ratio_summary(ratios)} |")  # fmt: skip
+    ok = worst <= PER_DECISION_WITHIN
+    verdict = "not judged (--quick)" if quick else "met" if ok else "MISSED"
+    return out + [
+        "",
+        f"Target: env µs per decision on long lines within {PER_DECISION_WITHIN:g}x of the "
+        f"{ref_n}-station line's: **{verdict}** (worst {worst:.2f}x).",
+    ], worst
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="small sizes, short runs (smoke)")
@@ -106,10 +148,15 @@ def main(argv: list[str] | None = None) -> int:
     length = args.length or (100.0 if args.quick else 2000.0)
     sizes = (2, 4, 8) if args.quick else SIZES
     lines = {n: serial_line(n, length) for n in sizes}
+    shipped = shipped_scenarios()
+    large = longest(shipped)
     cases = {}
     for n, sc in lines.items():
         cases[(n, "sim")] = lambda r, sc=sc: run_sim(sc, r)
         cases[(n, "env")] = lambda r, sc=sc: run_env(sc, r)
+    if not args.quick:  # the shipped lines' own horizons, in the same rounds
+        for name in sorted({"bottling", large} & set(shipped)):
+            cases[(name, "env")] = lambda r, sc=shipped[name]: run_env(sc, r)
     for fn in cases.values():  # warm-up
         fn(0)
     samples = interleaved(cases, rounds)
@@ -162,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
             f"| {r['ratio']:.2f}x | {r['obs_share']:.0%} |"
         )
 
+    decision_lines, worst = per_decision_lines(samples, sizes, args.quick)
+    out += decision_lines
     linear = max(sim_fit[3], env_fit[3]) < LINEAR_BELOW
     verdict = "not judged (--quick)" if args.quick else "met" if linear else "MISSED"
 
@@ -198,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         f"slope sim us/part per station = {sim_fit[0]:.2f} (exponent {sim_fit[3]:.2f})",
         f"slope env us/part per station = {env_fit[0]:.2f} (exponent {env_fit[3]:.2f})",
         f"ratio env/sim per-part at {rows[-1]['n']} stations = {rows[-1]['ratio']:.2f}x",
+        f"ratio env us/decision longest/reference = {worst:.2f}x",
     ]
     publish(section, NAME, summary, args.write)
     return 0

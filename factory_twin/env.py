@@ -211,31 +211,31 @@ class LineEnv(ParallelEnv):
         return self._dict_obs(), self._infos()
 
     def step(self, action_dict: dict[str, int]):
-        acts = np.zeros(self.n_agents, dtype=np.int64)
-        for i, name in enumerate(self.possible_agents):
-            acts[i] = int(action_dict.get(name, 0))
+        # only the acting stations' actions are read (the others wait whatever they send)
+        acts, names = [0] * self.n_agents, self.possible_agents
+        for i in self._observer.acting_stations:
+            acts[i] = int(action_dict.get(names[i], 0))
         _, _, _, reward, over = self.step_arrays(acts)
         obs, infos = self._dict_obs(), self._infos()
-        rewards = {a: reward for a in self.agents}
-        terminations = {a: False for a in self.agents}
-        truncations = {a: over for a in self.agents}
+        agents = self.agents
+        rewards = dict.fromkeys(agents, reward)
+        terminations = dict.fromkeys(agents, False)
+        truncations = dict.fromkeys(agents, over)
         if over:
             self.agents = []
         return obs, rewards, terminations, truncations, infos
 
     def _dict_obs(self) -> dict:
-        return {
-            name: {
-                "observation": self._obs[i].copy(),
-                "action_mask": self._mask[i].astype(np.int8),
-            }
-            for i, name in enumerate(self.possible_agents)
-        }
+        """Each station's observation and mask as its own row of one fresh copy per step (two
+        array copies instead of two per station; no row aliases the env's state)."""
+        rows = zip(self.possible_agents, self._obs.copy(), self._mask.astype(np.int8), strict=True)
+        return {name: {"observation": o, "action_mask": m} for name, o, m in rows}
 
     def _infos(self) -> dict:
+        now = self.line.now
         return {
-            name: {"acting": bool(self._acting[i]), "time": self.line.now}
-            for i, name in enumerate(self.possible_agents)
+            name: {"acting": acting, "time": now}
+            for name, acting in zip(self.possible_agents, self._acting.tolist(), strict=True)
         }
 
     def close(self) -> None:

@@ -32,6 +32,7 @@ import math
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import compress
 
 import numpy as np
 
@@ -124,6 +125,7 @@ class Observer:
         _check_out(out, ((n, self.dim), (n, self.n_actions), (n,)))
         self.obs, self.mask, self.acting = out
         self.acting_stations: list[int] = []  # indices of the True entries of `acting`
+        self._stations = range(n)
         self.mask_flat = memoryview(self.mask).cast("B")  # read by the env's action check
         self._line: Line | None = None
         self._writers: list[Callable[[bool, bool], None]] = []
@@ -148,17 +150,19 @@ class Observer:
         self.update()
 
     def update(self) -> None:
-        line, writers = self._line, self._writers
+        """Rewrite the flagged stations' rows. Writers touch disjoint slots (a row's own, and
+        the neighbour slots only its buffer writes), so the order does not matter; the flag
+        scans run in C (`compress`), which keeps a long line's step close to a short one's."""
+        line, writers, stations = self._line, self._writers, self._stations
         buffers, machines = line.buffers_changed, line.machines_changed
-        for i, flagged in enumerate(machines):
-            if flagged:
-                machines[i] = False
-                writers[i](True, buffers[i])
-                buffers[i] = False
-            elif buffers[i]:
-                buffers[i] = False
-                writers[i](False, True)
-        self.acting_stations = [i for i, asking in enumerate(self._requests) if asking]
+        for i in compress(stations, machines):
+            machines[i] = False
+            writers[i](True, buffers[i])
+            buffers[i] = False
+        for i in compress(stations, buffers):
+            buffers[i] = False
+            writers[i](False, True)
+        self.acting_stations = list(compress(stations, self._requests))
 
     def _row_writer(self, i: int, st: StationSim) -> Callable[[bool, bool], None]:
         """A function that rewrites station i's features after its machines or requests

@@ -34,6 +34,7 @@ EXPECTED = {
     "bench_scaling.py": [
         rf"^slope sim us/part per station = {NUM} \(exponent {NUM}\)$",
         rf"^slope env us/part per station = {NUM} \(exponent {NUM}\)$",
+        rf"^ratio env us/decision longest/reference = {NUM}x$",
     ],
     "bench_sweep.py": [rf"^ratio speedup workers=2/workers=1 = {NUM}x$"],
     "bench_end_to_end.py": [
@@ -41,6 +42,7 @@ EXPECTED = {
         rf"^most of bound = {NUM}%$",
     ],
     "bench_training.py": [rf"^ratio training new/today steps-per-cpu-s = {NUM}x$"],
+    "bench_train_code.py": [rf"^ratio ps head/base steps-per-cpu-s = {NUM}x$"],
 }
 
 

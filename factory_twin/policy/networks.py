@@ -23,6 +23,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -129,7 +130,9 @@ class Actor(nn.Module):
     @property
     def _per_agent_rows(self) -> bool:
         """Whether any layer treats stations differently (and so needs the row grouping)."""
-        return self.config.kind == "separate" or any(True for _ in self._adapter_layers())
+        return self.config.kind == "separate" or any(
+            layer.active for _, layer in self._adapter_layers()
+        )
 
     def _adapter_layers(self) -> Iterator[tuple[int, MultiAgentLoRALinear]]:
         for i, layer in enumerate(self.layers):
@@ -138,17 +141,29 @@ class Actor(nn.Module):
 
     # --- forward ---------------------------------------------------------------------------
 
-    def forward(self, obs: Tensor, agent_idx: Tensor, action_mask: Tensor | None = None) -> Tensor:
+    def forward(
+        self,
+        obs: Tensor,
+        agent_idx: Tensor,
+        action_mask: Tensor | None = None,
+        counts: np.ndarray | None = None,
+    ) -> Tensor:
         """``obs[B, obs_dim]``, ``agent_idx[B]``, ``action_mask[B, n_actions]`` (True = allowed)
-        -> logits ``[B, n_actions]`` with forbidden actions at :data:`MASK_VALUE`."""
+        -> logits ``[B, n_actions]`` with forbidden actions at :data:`MASK_VALUE`. `counts`:
+        rows per station when the rows are sorted by station, so that a kind that groups rows
+        builds its plan from them (`AgentGroups.from_counts`) instead of sorting."""
         n = self.config.n_agents
         x = obs
         if self.config.sees_id:
             x = torch.cat([obs, F.one_hot(agent_idx, n).to(obs.dtype)], dim=-1)
         # Build the row grouping once and reuse it in every layer.
-        rows: Tensor | AgentGroups = (
-            AgentGroups.from_index(agent_idx, n) if self._per_agent_rows else agent_idx
-        )
+        rows: Tensor | AgentGroups = agent_idx
+        if self._per_agent_rows:
+            rows = (
+                AgentGroups.from_index(agent_idx, n)
+                if counts is None
+                else AgentGroups.from_counts(counts)
+            )
         for layer in self.layers[:-1]:
             x = torch.tanh(layer(x, rows))
         return _apply_mask(self.layers[-1](x, rows), action_mask)
@@ -173,6 +188,12 @@ class Actor(nn.Module):
     def base_parameters(self) -> list[nn.Parameter]:
         adapters = {id(p) for p in self.adapter_parameters()}
         return [p for p in self.parameters() if id(p) not in adapters]
+
+    def set_adapters_active(self, on: bool) -> None:
+        """Compute (and let autograd track) the adapters, or not: while they are zero and not
+        trained (LoRASA's base phase) the actor is then exactly, and as cheaply as, PS."""
+        for _, layer in self._adapter_layers():
+            layer.set_active(on)
 
     def freeze_base(self) -> None:
         """Freeze everything except the adapters (LoRASA phase 2), the head included."""

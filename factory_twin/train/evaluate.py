@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from factory_twin.env import LineEnv
-from factory_twin.policy.acting import act
+from factory_twin.policy.acting import act_acting
 from factory_twin.policy.networks import Actor
 from factory_twin.policy.registry import heuristic
 from factory_twin.scenario import Scenario
@@ -35,21 +35,23 @@ def evaluate_actor(
     N, D, A = envs[0].n_agents, envs[0].obs_dim, envs[0].n_actions
     obs = np.zeros((len(envs), N, D), np.float32)
     mask = np.zeros((len(envs), N, A), bool)
+    acting = np.zeros((len(envs), N), bool)
     for e, (env, seed) in enumerate(zip(envs, seeds, strict=True)):
-        o, m, _ = env.reset_arrays(seed)
-        obs[e], mask[e] = o, m
+        obs[e], mask[e], acting[e] = env.reset_arrays(seed)
     gen = torch.Generator().manual_seed(seeds[0])
     results: dict[int, KPIs] = {}
     live = list(range(len(envs)))
     while live:
-        choice = act(actor, obs[live], mask[live], greedy=greedy, generator=gen)
+        actions, _ = act_acting(
+            actor, obs[live], mask[live], acting[live], greedy=greedy, generator=gen
+        )
         still = []
         for row, e in enumerate(live):
-            o, m, _, _, done = envs[e].step_arrays(choice.actions[row].numpy())
+            o, m, a, _, done = envs[e].step_arrays(actions[row])
             if done:
                 results[e] = envs[e].kpis()
             else:
-                obs[e], mask[e] = o, m
+                obs[e], mask[e], acting[e] = o, m, a
                 still.append(e)
         live = still
     return [results[e] for e in range(len(envs))]

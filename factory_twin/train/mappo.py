@@ -37,13 +37,16 @@ from torch import nn
 
 from factory_twin.env import LineEnv
 from factory_twin.errors import TrainingError
-from factory_twin.policy.acting import act
+from factory_twin.policy.acting import act_acting
 from factory_twin.policy.networks import Actor, ActorConfig, Critic
 from factory_twin.policy.registry import training_method
 from factory_twin.scenario import Scenario
 from factory_twin.train.config import TrainConfig
 from factory_twin.train.rollout import Rollout
 from factory_twin.train.tensors import optimizer_state, optimizer_tensors, prefixed, unprefixed
+
+STAT_NAMES = ("policy", "value", "entropy", "approx_kl", "clipfrac")
+"""What `MAPPO.update` reports per minibatch (means over them), besides explained variance."""
 
 
 class RunningMeanStd:
@@ -127,6 +130,9 @@ class MAPPO:
                 station_id=cfg.method == "lorasa" and cfg.lorasa_base == "ps-id",
             )
         )
+        if cfg.method == "lorasa":
+            # the base phase is plain PS: zero adapters, neither computed nor tracked
+            self.actor.set_adapters_active(False)
         self.critic = Critic(env.state_dim, env.n_agents, cfg.hidden)
         self.value_norm = RunningMeanStd()
         self.phase = "base"
@@ -172,6 +178,7 @@ class MAPPO:
         self.phase = "adapters"
         self.phase_start = self.steps
         self.actor.freeze_base()
+        self.actor.set_adapters_active(True)
         self.optimizer = self._make_optimizer()
 
     def _phase_end(self) -> int:
@@ -210,8 +217,9 @@ class MAPPO:
         clock, ep_return = self._clock, self._ep_return
         for t in range(T):
             buf.obs[t], buf.mask[t], buf.acting[t] = self.obs, self.mask, self.acting
-            choice = act(self.actor, self.obs, self.mask, generator=self.generator)
-            buf.actions[t], buf.logp[t] = choice.actions.numpy(), choice.logp.numpy()
+            buf.actions[t], buf.logp[t] = act_acting(
+                self.actor, self.obs, self.mask, self.acting, generator=self.generator
+            )
             act_np = buf.actions[t]
             rewards, minutes, dones = [0.0] * E, [0.0] * E, [False] * E
             for e, env in enumerate(self.envs):
@@ -321,49 +329,74 @@ class MAPPO:
         )
         self._anneal()
         actor_params = [p for p in self.actor.parameters() if p.requires_grad]
-        stats: dict[str, list[float]] = {
-            "policy": [],
-            "value": [],
-            "entropy": [],
-            "approx_kl": [],
-            "clipfrac": [],
-        }
-        M = len(ii)
-        mb = max(1, math.ceil(M / cfg.minibatches))
+        columns = (obs, mask, state, agent, actions, old_logp, adv_t, ret_t)
+        stats: list[torch.Tensor] = []
+        mb = max(1, math.ceil(len(ii) / cfg.minibatches))
         for _ in range(cfg.update_epochs):
-            order = torch.from_numpy(self.rng.permutation(M))
-            for start in range(0, M, mb):
-                i = order[start : start + mb]
-                logits = self.actor(obs[i], agent[i], mask[i])
-                dist = torch.distributions.Categorical(logits=logits)
-                logp = dist.log_prob(actions[i])
-                logratio = logp - old_logp[i]
-                ratio = logratio.exp()
-                a = adv_t[i]
-                surrogate = torch.max(-a * ratio, -a * ratio.clamp(1 - cfg.clip, 1 + cfg.clip))
-                policy_loss = surrogate.mean()
-                entropy = dist.entropy().mean()
-                value_loss = 0.5 * ((self.critic(state[i], agent[i]) - ret_t[i]) ** 2).mean()
-                loss = policy_loss - cfg.ent_coef * entropy + cfg.vf_coef * value_loss
-                if not torch.isfinite(loss):
-                    raise TrainingError(
-                        f"loss became {loss.item()} at step {self.steps}; stopping, the last "
-                        "checkpoint is kept"
-                    )
-                self.optimizer.zero_grad()
-                loss.backward()
-                # actor and critic share no weights: clip each on its own scale
-                nn.utils.clip_grad_norm_(actor_params, cfg.max_grad_norm)
-                nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.max_grad_norm)
-                self.optimizer.step()
-                stats["policy"].append(policy_loss.item())
-                stats["value"].append(value_loss.item())
-                stats["entropy"].append(entropy.item())
-                with torch.no_grad():
-                    stats["approx_kl"].append(((ratio - 1) - logratio).mean().item())
-                stats["clipfrac"].append(((ratio - 1).abs() > cfg.clip).float().mean().item())
+            order = self._minibatch_order(ii, mb)
+            # one gather per epoch; each minibatch is then a contiguous slice (a view)
+            shuffled = [c.index_select(0, torch.from_numpy(order)) for c in columns]
+            for start in range(0, len(ii), mb):
+                part = slice(start, start + mb)
+                counts = np.bincount(ii[order[part]], minlength=self.n_agents)
+                stats.append(
+                    self._minibatch_step(*(c[part] for c in shuffled), counts, actor_params)
+                )
         self.updates += 1
-        return {**{k: float(np.mean(v)) for k, v in stats.items()}, "explained_variance": explained}
+        means = torch.stack(stats).double().mean(0).tolist()
+        return {**dict(zip(STAT_NAMES, means, strict=True)), "explained_variance": explained}
+
+    def _minibatch_order(self, agent: np.ndarray, mb: int) -> np.ndarray:
+        """A random permutation of the rows, each minibatch's `mb` rows then grouped by station:
+        the order within a minibatch does not change its loss, and grouped rows let the
+        per-station layers run on contiguous blocks."""
+        order = self.rng.permutation(len(agent))
+        for start in range(0, len(order), mb):
+            part = order[start : start + mb]
+            order[start : start + mb] = part[np.argsort(agent[part], kind="stable")]
+        return order
+
+    def _minibatch_step(
+        self,
+        obs: torch.Tensor,
+        mask: torch.Tensor,
+        state: torch.Tensor,
+        agent: torch.Tensor,
+        actions: torch.Tensor,
+        old_logp: torch.Tensor,
+        adv: torch.Tensor,
+        ret: torch.Tensor,
+        counts: np.ndarray,
+        actor_params: list[nn.Parameter],
+    ) -> torch.Tensor:
+        """One clipped-PPO gradient step on a minibatch (rows sorted by station, `counts` of
+        each); returns its `STAT_NAMES` (detached)."""
+        cfg = self.cfg
+        logp_all = torch.log_softmax(self.actor(obs, agent, mask, counts), dim=-1)
+        logp = logp_all.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+        logratio = logp - old_logp
+        ratio = logratio.exp()
+        surrogate = torch.max(-adv * ratio, -adv * ratio.clamp(1 - cfg.clip, 1 + cfg.clip))
+        policy_loss = surrogate.mean()
+        # masked actions have probability exactly 0 and a finite log-probability: no NaN
+        entropy = -(logp_all.exp() * logp_all).sum(-1).mean()
+        value_loss = 0.5 * (self.critic(state, agent) - ret).square().mean()
+        loss = policy_loss - cfg.ent_coef * entropy + cfg.vf_coef * value_loss
+        if not torch.isfinite(loss):
+            raise TrainingError(
+                f"loss became {loss.item()} at step {self.steps}; stopping, the last "
+                "checkpoint is kept"
+            )
+        self.optimizer.zero_grad()
+        loss.backward()
+        # actor and critic share no weights: clip each on its own scale
+        nn.utils.clip_grad_norm_(actor_params, cfg.max_grad_norm)
+        nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.max_grad_norm)
+        self.optimizer.step()
+        with torch.no_grad():
+            approx_kl = ((ratio - 1) - logratio).mean()
+            clipfrac = ((ratio - 1).abs() > cfg.clip).float().mean()
+            return torch.stack([policy_loss, value_loss, entropy, approx_kl, clipfrac])
 
     # --- the loop ------------------------------------------------------------------------
     def train(self, on_progress: Callable[[Progress], None] | None = None) -> None:
