@@ -7,7 +7,8 @@ with `git archive` into a temporary folder; each run is a fresh subprocess (one 
 importing one version or the other, so both pay their own start-up, and the runs alternate
 (ABAB...) so that load on the shared machine hits both alike.
 
-Each run trains `--steps` env steps with `TrainConfig`'s defaults otherwise and reports the CPU
+Each run trains `--steps` env steps with this checkout's `TrainConfig` defaults of the settings
+that decide the work per step, pinned on both sides, and reports the CPU
 seconds of `train()` (collect + update), of `import torch`, and of building the trainer (which
 imports `torch._dynamo` through the optimiser).
 
@@ -29,6 +30,7 @@ import tempfile
 from pathlib import Path
 
 from common import RESULTS, ROOT, SCENARIOS, interleaved, machine_lines, markers, publish
+from factory_twin.train.config import TrainConfig
 
 NAME = "bench_train_code"
 TARGET = 2.0  # issue 13, item 1: env steps per CPU-second, with the lead's config choices
@@ -42,7 +44,9 @@ from factory_twin.scenario import load_scenario
 from factory_twin.train.config import TrainConfig
 from factory_twin.train.mappo import MAPPO
 path, method, steps, quick = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
-kw = dict(n_envs=2, rollout_len=32, hidden=(32, 32)) if quick else {}
+kw = json.loads(sys.argv[5])  # the same configuration for both versions
+if quick:
+    kw.update(n_envs=2, rollout_len=32, hidden=(32, 32))
 t2 = time.process_time()
 trainer = MAPPO(load_scenario(path), TrainConfig(method=method, total_steps=steps, seed=0, **kw))
 t3 = time.process_time()
@@ -65,10 +69,19 @@ def export(commit: str, into: Path) -> Path:
     return into
 
 
+def shared_config() -> dict:
+    """This checkout's defaults of the settings that decide the work per step, pinned for both
+    versions (a base commit may have other defaults: that is item 1's lever, not code)."""
+    cfg = TrainConfig()
+    keys = ("n_envs", "rollout_len", "hidden", "update_epochs", "minibatches", "switch_fraction")
+    return {k: getattr(cfg, k) for k in keys}
+
+
 def run_case(pythonpath: Path, scenario: Path, method: str, steps: int, quick: bool) -> dict:
     env = {**os.environ, "PYTHONPATH": str(pythonpath)}
+    args = [str(scenario), method, str(steps), "1" if quick else "0", json.dumps(shared_config())]
     out = subprocess.run(
-        [sys.executable, "-c", WORKER, str(scenario), method, str(steps), "1" if quick else "0"],
+        [sys.executable, "-c", WORKER, *args],
         env=env, capture_output=True, text=True, check=True, cwd=pythonpath,
     ).stdout  # fmt: skip
     sample = json.loads(out.strip().splitlines()[-1])
@@ -124,9 +137,10 @@ def main(argv: list[str] | None = None) -> int:
         "## bench_train_code: training env steps per CPU-second, this code vs a base commit",
         "",
         *machine_lines(f"; base commit {args.base}"),
-        f"- Line `{args.scenario}`, {steps:,} env steps per run, `TrainConfig` defaults "
-        f"otherwise, one torch thread, {rounds} interleaved rounds (base, head, base, ...), "
-        "each run a fresh process; CPU seconds of `train()` (collect + update).",
+        f"- Line `{args.scenario}`, {steps:,} env steps per run, both versions with this "
+        f"checkout's `TrainConfig` defaults {shared_config()}, one torch thread, {rounds} "
+        "interleaved rounds (base, head, base, ...), each run a fresh process; CPU seconds of "
+        "`train()` (collect + update).",
         "",
         "| method | base steps / CPU-s | head steps / CPU-s | head / base | "
         "trainer build CPU-s base / head |",
@@ -138,8 +152,9 @@ def main(argv: list[str] | None = None) -> int:
         "its first `add_param_group` whatever `foreach`/`fused` say (those methods carry "
         "`torch._disable_dynamo`, which imports the compiler stack lazily but unconditionally).",
         "",
-        "Code-level only: the network width, epochs and minibatches (item 1's other levers) are "
-        "`TrainConfig`'s and the same on both sides.",
+        "Code-level only: the network width, epochs, minibatches and LoRASA's switch point "
+        "(item 1's other levers, see bench_training) are pinned to the same values on both "
+        "sides.",
         end,
     ]) + "\n"  # fmt: skip
     publish(section, NAME, summary, args.write)
