@@ -18,8 +18,10 @@ import typer
 
 from factory_twin.cli_args import (
     MAX_RUN_ID,
+    AlsoOption,
     DbOption,
     JsonOption,
+    ParentOption,
     RayOption,
     ScenarioArg,
     SeedOption,
@@ -288,23 +290,43 @@ def compare(
 @friendly
 def adapt(
     file: ScenarioArg,
-    station: Annotated[str, typer.Option(help="the station you changed in the YAML")],
+    station: Annotated[str, typer.Option(help="the station you changed or added in the YAML")],
     steps: StepsOption = 60_000,
     seed: SeedOption = 0,
     seeds: count("--seeds", 2, 1000, "evaluation seeds") = 5,
+    parent: ParentOption = None,
+    also: AlsoOption = None,
     db: DbOption = None,
     store: StoreOption = Path("adapters_store"),
 ) -> None:
-    """Re-train only one station's adapter after editing it (what-if analysis); every other
-    adapter and the shared base stay as stored. Saves a new adapter version."""
+    """Re-train one station's adapter after editing it, or adapt a station added to a trained
+    line on the stored base (what-if); everything else stays as stored. Saves a new version."""
     from factory_twin.report import kpi_table
     from factory_twin.workflows import what_if
 
     ws = _workspace(file, db, store)
     with progress_bars() as progress:
-        found = what_if(ws, station, steps, seed, seeds, bars(progress))
-    console.print(kpi_table(f"{ws.scenario.name} after editing {station}", found.results))
+        found = what_if(ws, station, steps, seed, seeds, bars(progress), parent, tuple(also or ()))
+    console.print(kpi_table(found.title(ws.scenario.name), found.results))
     console.print(f"new adapter version v{found.version} for {station}", highlight=False)
+
+
+@app.command()
+@friendly
+def truncate(
+    file: ScenarioArg,
+    eval_seeds: count("--eval-seeds", 2, 1000, "evaluation seeds") = 5,
+    db: DbOption = None,
+    store: StoreOption = Path("adapters_store"),
+) -> None:
+    """Cut each LoRASA adapter by SVD to the smallest rank keeping throughput in the stored CI."""
+    from factory_twin.report import truncation_table
+    from factory_twin.workflows import truncate as truncate_workflow
+
+    ws = _workspace(file, db, store)
+    with progress_bars() as progress:
+        found = truncate_workflow(ws, eval_seeds, bars(progress))
+    console.print(truncation_table(ws.scenario.name, found))
 
 
 # --- watching ------------------------------------------------------------------------------

@@ -144,3 +144,9 @@ RayOption = Annotated[
 JsonOption = Annotated[
     Path | None, typer.Option("--json", help="also write every number shown as JSON here")
 ]
+ParentOption = Annotated[
+    str | None, typer.Option("--from", help="stored line a new station was added to")
+]
+AlsoOption = Annotated[
+    list[str] | None, typer.Option(help="new station only: also re-train this one's adapter")
+]

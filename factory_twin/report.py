@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from factory_twin.optimum.yardstick import OptimumReport
     from factory_twin.store.records import RunSummary
     from factory_twin.train.probe import ProbeResult
+    from factory_twin.train.truncate import Truncation
 
 # (KPI attribute, column title, scale for display, format)
 COLUMNS = (
@@ -228,3 +229,21 @@ def chart(path: Path, title: str, estimates: dict[str, dict[str, Estimate]]) -> 
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def truncation_table(scenario: str, found: Truncation) -> Table:
+    """Per station: the rank its adapter needs and the singular values it was cut by."""
+    table = Table(
+        title=f"{scenario}: adapter ranks needed (of {found.rank})",
+        caption=(
+            f"greedy throughput {found.stored.mean * 60:.1f} parts/h stored (95% CI low "
+            f"{found.stored.low * 60:.1f}), {found.truncated.mean * 60:.1f} truncated"
+        ),
+    )
+    for head in ("station", "rank", "singular values of B·A (its largest layer)"):
+        table.add_column(head, justify="left" if head == "station" else "right")
+    for name, rank in found.ranks.items():
+        layers = found.singular[name].values()
+        top = max(layers, key=lambda s: s[0] if s else 0.0)
+        table.add_row(name, str(rank), " ".join(f"{v:.3g}" for v in top))
+    return table

@@ -27,7 +27,7 @@ from factory_twin.sim.kpi import KPIs
 from factory_twin.store.connection import database_url
 from factory_twin.store.curves import add_updates
 from factory_twin.store.policies import PolicyStore
-from factory_twin.store.policy_sets import load_lorasa_set
+from factory_twin.store.policy_sets import load_lorasa_set, set_path
 from factory_twin.store.run_owners import mark_abandoned_runs
 from factory_twin.store.runlog import Database, ending_status, open_db
 from factory_twin.store.writable import require_writable
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from factory_twin.train.mappo import Progress
     from factory_twin.train.pipeline import Trained
     from factory_twin.train.probe import ProbeResult
+    from factory_twin.train.truncate import Truncation
 
 
 class Task(Protocol):
@@ -341,33 +342,78 @@ def _on_progress(task: Task, total: int) -> Callable[[Progress], None]:
 
 @dataclass
 class WhatIf:
-    """The line with the stored adapters and with one station's adapter re-trained."""
+    """The line before and after one station's adapter was (re-)trained: for an edited station
+    the stored adapters and the re-trained one; for a station new to the stored line, the new
+    station running the shared base (its adapter at zero) and its adapted adapter."""
 
     station: str
     results: dict[str, list[KPIs]]
     version: int | None
+    extends: str | None = None  # the stored line a new station was added to
+
+    def title(self, scenario: str) -> str:
+        if self.extends is None:
+            return f"{scenario} after editing {self.station}"
+        return f"{scenario}: {self.station} added to {self.extends}"
 
 
 def what_if(
-    ws: Workspace, station: str, steps: int, seed: int, n_eval: int, track: Track
+    ws: Workspace,
+    station: str,
+    steps: int,
+    seed: int,
+    n_eval: int,
+    track: Track,
+    parent: str | None = None,
+    also: tuple[str, ...] = (),
 ) -> WhatIf:
-    """Re-train only `station`'s adapter after the planner edited it; evaluate before/after."""
+    """Re-train only `station`'s adapter after the planner edited it; or, when the stored
+    policy has never seen `station` (a station added to a trained line, saved under a new
+    name or the same one), adapt the new station on the stored base (`train.extend`).
+    Evaluates before and after on the same seeds."""
     from factory_twin.train.adapt import adapt_station
     from factory_twin.train.evaluate import evaluate_actor
+    from factory_twin.train.extend import extend_line
 
     require_writable(ws.store.root, STORE_WHAT)
+    name = ws.scenario.name
+    known = (
+        set_path(ws.store, name).exists() and station in load_lorasa_set(ws.store, name).adapters
+    )
     task = track(f"adapter of {station}", steps)
-    before, after = adapt_station(
-        ws.scenario, ws.scenario_id, station, steps, seed, ws.db, ws.store,
-        _on_progress(task, steps),
-    )  # fmt: skip
+    progress = _on_progress(task, steps)
     seeds = eval_seeds(n_eval)
+    if parent is None and known:
+        if also:
+            raise FactoryTwinError("--also: only for a station the stored policy has never seen")
+        before, after = adapt_station(
+            ws.scenario, ws.scenario_id, station, steps, seed, ws.db, ws.store, progress
+        )
+        labels, extends = ("stored adapters", f"re-trained {station}"), None
+    else:
+        ext = extend_line(
+            ws.scenario, ws.scenario_id, station, steps, seed, ws.db, ws.store,
+            parent, also, progress,
+        )  # fmt: skip
+        before, after, extends = ext.start, ext.after, ext.parent
+        labels = (f"{station} on the shared base", f"{station} adapted")
     results = {
-        "stored adapters": evaluate_actor(ws.scenario, before.actor, seeds),
-        f"re-trained {station}": evaluate_actor(ws.scenario, after.actor, seeds),
+        labels[0]: evaluate_actor(ws.scenario, before.actor, seeds),
+        labels[1]: evaluate_actor(ws.scenario, after.actor, seeds),
     }
     published = load_lorasa_set(ws.store, ws.scenario.name).adapters[station].version
-    return WhatIf(station, results, published)
+    return WhatIf(station, results, published, extends)
+
+
+def truncate(ws: Workspace, n_eval: int, track: Track) -> Truncation:
+    """Cut every station's adapter of the stored LoRASA policy to the rank it needs
+    (`train.truncate`), on `n_eval` held-out seeds; publishes the cut adapters."""
+    from factory_twin.train.truncate import truncate_policy
+
+    task = track("stations truncated", len(ws.scenario.stations))
+    return truncate_policy(
+        ws.scenario, ws.db, ws.store, eval_seeds(n_eval), lambda _n, _r: task.advance()
+    )
 
 
 def sweep(

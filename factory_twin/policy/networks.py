@@ -37,6 +37,7 @@ __all__ = [
     "Critic",
     "base_hash",
     "mlp_logits",
+    "value_mlp",
 ]
 
 ActorKind = Literal["shared", "shared-id", "separate", "lora"]
@@ -310,17 +311,22 @@ class Critic(nn.Module):
     def __init__(self, state_dim: int, n_agents: int, hidden: Sequence[int]) -> None:
         super().__init__()
         self.state_dim, self.n_agents = state_dim, n_agents
-        dims = [state_dim + n_agents, *hidden]
-        layers: list[nn.Module] = []
-        for d_in, d_out in zip(dims[:-1], dims[1:], strict=True):
-            layers += [_ortho_linear(d_in, d_out, _HIDDEN_GAIN), nn.Tanh()]
-        layers.append(_ortho_linear(dims[-1], 1, 1.0))
-        self.net = nn.Sequential(*layers)
+        self.net = value_mlp(state_dim + n_agents, hidden)
 
     def forward(self, state: Tensor, agent_idx: Tensor) -> Tensor:
         """``state[B, state_dim]``, ``agent_idx[B]`` -> ``value[B]``."""
         one_hot = F.one_hot(agent_idx, self.n_agents).to(state.dtype)
         return self.net(torch.cat([state, one_hot], dim=-1)).squeeze(-1)
+
+
+def value_mlp(d_in: int, hidden: Sequence[int]) -> nn.Sequential:
+    """A critic's network: orthogonal tanh layers and a linear value head (every critic's)."""
+    dims = [d_in, *hidden]
+    layers: list[nn.Module] = []
+    for a, b in zip(dims[:-1], dims[1:], strict=True):
+        layers += [_ortho_linear(a, b, _HIDDEN_GAIN), nn.Tanh()]
+    layers.append(_ortho_linear(dims[-1], 1, 1.0))
+    return nn.Sequential(*layers)
 
 
 def _ortho_linear(d_in: int, d_out: int, gain: float) -> nn.Linear:

@@ -5,6 +5,7 @@ Layout (names sanitised by :func:`safe_name`; originals kept in the JSON)::
 
     <root>/<scenario>/<station>/v<N>/adapter.safetensors + adapter.json
     <root>/<scenario>/_base/v<N>/base.safetensors       + base.json
+    <root>/<scenario>/_critic/v<N>/critic.safetensors   + critic.json  (an extended line's)
     <root>/<scenario>/_lorasa-set.json                  the published LoRASA policy
     <root>/<scenario>/_policies/<method>/v<N>/policy.safetensors + policy.json
 
@@ -38,16 +39,17 @@ from factory_twin.faults import crash_point
 from factory_twin.store.atomic import atomic_write_bytes, atomic_write_text, fsync_dir
 from factory_twin.store.tmpdirs import LockedDir, make_locked_dir, sweep_stale
 from factory_twin.store.weights import (
+    adapter_rank,
     check_field,
     check_rank_shapes,
     encode,
-    positive_int,
     read_verified,
 )
 
 __all__ = [
     "ADAPTER_JSON_KEYS",
     "BASE_JSON_KEYS",
+    "CRITIC_JSON_KEYS",
     "POLICY_JSON_KEYS",
     "PolicyStore",
     "SavedVersion",
@@ -72,6 +74,15 @@ ADAPTER_JSON_KEYS = (
 BASE_JSON_KEYS = (
     "scenario",
     "base_hash",
+    "scenario_hash",
+    "sha256",
+    "config",
+    "created",
+    "manifest_sha256",
+)
+CRITIC_DIR_NAME = "_critic"  # the critic of a line extended from another (train/extend.py)
+CRITIC_JSON_KEYS = (
+    "scenario",
     "scenario_hash",
     "sha256",
     "config",
@@ -167,6 +178,10 @@ class PolicyStore:
         found = self.versions(scenario, station)
         return found[-1] if found else None
 
+    def critic_dir(self, scenario: str) -> Path:
+        """Directory holding the ``v<N>`` versions of an extended line's own critic."""
+        return self.root / safe_name(scenario) / CRITIC_DIR_NAME
+
     def base_versions(self, scenario: str) -> list[int]:
         return self._versions_in(self.base_dir(scenario))
 
@@ -200,7 +215,7 @@ class PolicyStore:
                 f"{parent}: adapter meta lacks {missing}; expected rank, alpha, "
                 "base_hash and scenario_hash"
             )
-        check_field(meta, "rank", positive_int(meta["rank"]), "a positive int", parent)
+        check_field(meta, "rank", adapter_rank(meta["rank"]), "an int >= 0", parent)
         alpha_ok = isinstance(meta["alpha"], int | float) and not isinstance(meta["alpha"], bool)
         check_field(meta, "alpha", alpha_ok, "a number", parent)
         check_rank_shapes(tensors, meta["rank"], parent)
@@ -237,6 +252,21 @@ class PolicyStore:
             "created": _utc_iso(),
         }
         return self._save(parent, "base", tensors, record)
+
+    def save_critic(
+        self, scenario: str, tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any]
+    ) -> SavedVersion:
+        """Write a new version of an extended line's critic; ``meta`` needs scenario_hash and
+        config (the extended line's full config, which loading builds the policy from)."""
+        parent = self.critic_dir(scenario)
+        missing = [k for k in ("scenario_hash", "config") if k not in meta]
+        if missing:
+            raise StoreError(
+                f"{parent}: critic meta lacks {missing}; expected scenario_hash and config"
+            )
+        record = {**meta, "scenario": scenario, "config": dict(meta["config"])}
+        record["created"] = _utc_iso()
+        return self._save(parent, "critic", tensors, record)
 
     def save_policy(
         self,
@@ -340,8 +370,10 @@ class PolicyStore:
         version: int | None = None,
         expected_base_hash: str | None = None,
         expected_rank: int | None = None,
+        max_rank: int | None = None,
     ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        """Load and verify one adapter version (latest if ``version`` is None)."""
+        """Load and verify one adapter version (latest if ``version`` is None); ``max_rank``
+        accepts any rank up to the policy's (adapters truncated by `train/truncate.py`)."""
         vdir = self._version_dir(self.station_dir(scenario, station), version, "adapter")
         tensors, meta = read_verified(
             self.root, vdir, "adapter", ADAPTER_JSON_KEYS, expected_base_hash
@@ -349,7 +381,10 @@ class PolicyStore:
         json_path = vdir / "adapter.json"
         check_field(meta, "station", meta["station"] == station, repr(station), json_path)
         check_field(meta, "scenario", meta["scenario"] == scenario, repr(scenario), json_path)
-        check_field(meta, "rank", positive_int(meta["rank"]), "a positive int", json_path)
+        check_field(meta, "rank", adapter_rank(meta["rank"]), "an int >= 0", json_path)
+        if max_rank is not None:
+            fits = meta["rank"] <= max_rank
+            check_field(meta, "rank", fits, f"at most {max_rank} (the policy's)", json_path)
         if expected_rank is not None:
             check_field(
                 meta,
@@ -370,6 +405,17 @@ class PolicyStore:
         vdir = self._version_dir(self.base_dir(scenario), version, "base policy")
         tensors, meta = read_verified(self.root, vdir, "base", BASE_JSON_KEYS, expected_base_hash)
         json_path = vdir / "base.json"
+        check_field(meta, "scenario", meta["scenario"] == scenario, repr(scenario), json_path)
+        check_field(meta, "config", isinstance(meta["config"], dict), "an object", json_path)
+        return tensors, meta
+
+    def load_critic(
+        self, scenario: str, version: int | None = None
+    ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Load and verify one version of an extended line's critic (latest if None)."""
+        vdir = self._version_dir(self.critic_dir(scenario), version, "critic")
+        tensors, meta = read_verified(self.root, vdir, "critic", CRITIC_JSON_KEYS, None)
+        json_path = vdir / "critic.json"
         check_field(meta, "scenario", meta["scenario"] == scenario, repr(scenario), json_path)
         check_field(meta, "config", isinstance(meta["config"], dict), "an object", json_path)
         return tensors, meta

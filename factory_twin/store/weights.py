@@ -37,6 +37,7 @@ from factory_twin.store.guarded_read import read_store_file
 
 __all__ = [
     "MANIFEST_KEY",
+    "adapter_rank",
     "check_field",
     "check_rank_shapes",
     "encode",
@@ -187,6 +188,11 @@ def check_field(meta: Mapping[str, Any], key: str, ok: bool, expected: str, wher
 def positive_int(value: Any) -> bool:
     """An int above 0 (a JSON ``true`` is not one)."""
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def adapter_rank(value: Any) -> bool:
+    """A LoRA rank as stored: an int of at least 0 (0: an adapter truncated to nothing)."""
+    return positive_int(value) or (value == 0 and type(value) is int)
 
 
 def encode(

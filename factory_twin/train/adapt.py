@@ -20,6 +20,7 @@ from factory_twin.train.config import config_from_dict
 from factory_twin.train.mappo import MAPPO, Progress
 from factory_twin.train.pipeline import (
     Trained,
+    critic_kind,
     load_trained,
     save_trained,
 )
@@ -34,11 +35,11 @@ def station_index(scenario: Scenario, station: str) -> int:
     return names.index(station)
 
 
-def only_station(trainer: MAPPO, index: int) -> None:
-    """Let gradients through to one station's adapter slice only."""
+def only_stations(trainer: MAPPO, indices: list[int]) -> None:
+    """Let gradients through to these stations' adapter slices only."""
     for p in trainer.actor.adapter_parameters():
         keep = torch.zeros((p.shape[0],) + (1,) * (p.dim() - 1))
-        keep[index] = 1.0
+        keep[indices] = 1.0
         p.register_hook(_masker(keep))
 
 
@@ -60,11 +61,11 @@ def adapt_station(
     index = station_index(scenario, station)
     before = load_trained(store, scenario, "lorasa")
     cfg = config_from_dict(before.config, method="lorasa", total_steps=steps, seed=seed)
-    trainer = MAPPO(scenario, cfg)
+    trainer = MAPPO(scenario, cfg, critic_kind(before.config))
     trainer.actor.load_state_dict(before.actor.state_dict())
     trainer.critic.load_state_dict(before.critic.state_dict())
     trainer.switch_to_adapters()
-    only_station(trainer, index)
+    only_stations(trainer, [index])
     run_id = db.start_run(
         scenario_id,
         "train",

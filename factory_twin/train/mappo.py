@@ -38,7 +38,8 @@ from torch import nn
 from factory_twin.env import LineEnv
 from factory_twin.errors import TrainingError
 from factory_twin.policy.acting import act_acting
-from factory_twin.policy.networks import Actor, ActorConfig, Critic
+from factory_twin.policy.line_critic import make_critic
+from factory_twin.policy.networks import Actor, ActorConfig
 from factory_twin.policy.registry import training_method
 from factory_twin.scenario import Scenario
 from factory_twin.train.config import TrainConfig
@@ -96,7 +97,9 @@ class TrainerState:
 class MAPPO:
     """Holds the envs, networks and optimiser; `train()` runs the whole budget."""
 
-    def __init__(self, scenario: Scenario, cfg: TrainConfig) -> None:
+    def __init__(self, scenario: Scenario, cfg: TrainConfig, critic_kind: str = "joint") -> None:
+        """`critic_kind` "pooled" builds the critic that serves a changed line
+        (`policy.line_critic`); normal training keeps the joint one."""
         method = training_method(cfg.method)
         torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
@@ -133,7 +136,8 @@ class MAPPO:
         if cfg.method == "lorasa":
             # the base phase is plain PS: zero adapters, neither computed nor tracked
             self.actor.set_adapters_active(False)
-        self.critic = Critic(env.state_dim, env.n_agents, cfg.hidden)
+        self.critic_kind = critic_kind
+        self.critic = make_critic(critic_kind, env.obs_dim, env.n_agents, cfg.hidden)
         self.value_norm = RunningMeanStd()
         self.phase = "base"
         self.phase_start = 0  # step at which the current phase began (for lr annealing)

@@ -4,7 +4,10 @@ What is stored where (see store/policies.py for the layout):
 - LoRASA: the shared base (actor base + critic) under `_base/`, one adapter per station under
   `<station>/`, and last the set file naming those versions (store/policy_sets.py), switched
   in one atomic rename; loading rebuilds the policy from exactly the versions the set names,
-  so a crash mid-save leaves the previous policy in use, never a mix.
+  so a crash mid-save leaves the previous policy in use, never a mix. A line extended by a
+  station (train/extend.py) names another line's base and adapters and its own critic under
+  `_critic/`; truncated adapters (train/truncate.py) are versions of a lower rank, padded
+  with zeros to the policy's rank when loaded.
 - PS, PS+ID, NPS: the whole policy under `_policies/<method>/`.
 Every training run is a row in the log's `runs` table; every adapter version a row in
 `adapter_versions`.
@@ -18,11 +21,15 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from torch import Tensor
+
 from factory_twin.env import LineEnv
 from factory_twin.errors import StoreError
 from factory_twin.faults import crash_point
+from factory_twin.policy.line_critic import PooledCritic, make_critic
 from factory_twin.policy.networks import Actor, ActorConfig, Critic, base_hash
 from factory_twin.policy.registry import resolve
+from factory_twin.policy.truncation import adapter_tensor_rank, padded
 from factory_twin.scenario import Scenario
 from factory_twin.store.curves import UpdatePoint, add_updates
 from factory_twin.store.policies import PolicyStore, SavedVersion
@@ -44,7 +51,7 @@ from factory_twin.train.tensors import prefixed, unprefixed
 class Trained:
     method: str
     actor: Actor
-    critic: Critic
+    critic: Critic | PooledCritic
     run_id: int | None
     config: dict
     lorasa_set: LorasaSet | None = None  # the stored set a LoRASA policy was loaded from
@@ -117,6 +124,7 @@ def full_config(tr: MAPPO) -> dict:
         **tr.cfg.to_dict(),
         "actor": _actor_dict(tr.actor.config),
         "stations": [s.name for s in tr.scenario.stations],
+        "critic": tr.critic_kind,
     }
 
 
@@ -165,23 +173,42 @@ def save_trained(
         policy = LorasaSet(base, bh, {})
     else:
         policy = _set_adapted_from(t, bh)
+    chosen = range(len(scenario.stations)) if stations is None else stations
+    adapters = {i: t.actor.export_adapter(i) for i in chosen}
+    publish_adapters(store, db, scenario, t, policy, adapters, kpis)
+
+
+def publish_adapters(
+    store: PolicyStore,
+    db: Database,
+    scenario: Scenario,
+    t: Trained,
+    policy: LorasaSet,
+    adapters: dict[int, dict[str, Tensor]],
+    kpis: dict | None = None,
+) -> LorasaSet:
+    """Save `adapters` (station index -> exported tensors, of the policy's rank or truncated
+    below it) as new versions, then publish `policy` with them in place; log each version."""
     cfg = t.actor.config
+    bh = base_hash(t.actor)
     alpha = float(cfg.alpha if cfg.alpha is not None else cfg.rank)
-    meta = {
-        "rank": cfg.rank,
-        "alpha": alpha,
-        "base_hash": bh,
-        "scenario_hash": sh,
-        "run_id": t.run_id,
-        "kpis": kpis or {},
-        "adapter_layers": cfg.adapter_layers,
-    }
     new: dict[str, SavedVersion] = {}
-    for i, st in enumerate(scenario.stations):
-        if stations is None or i in stations:
-            exported = t.actor.export_adapter(i)
-            new[st.name] = store.save_adapter(scenario.name, st.name, exported, meta)
-    published = replace(policy, adapters={**policy.adapters, **new})
+    ranks: dict[str, int] = {}
+    for i, exported in adapters.items():
+        name = scenario.stations[i].name
+        rank = adapter_tensor_rank(exported)
+        meta = {
+            "rank": rank,
+            "alpha": alpha * rank / cfg.rank,  # the same scale alpha / rank as the policy's
+            "base_hash": bh,
+            "scenario_hash": scenario.content_hash(),
+            "run_id": t.run_id,
+            "kpis": kpis or {},
+            "adapter_layers": cfg.adapter_layers,
+        }
+        new[name], ranks[name] = store.save_adapter(scenario.name, name, exported, meta), rank
+    kept_from = {k: v for k, v in policy.adapters_from.items() if k not in new}
+    published = replace(policy, adapters={**policy.adapters, **new}, adapters_from=kept_from)
     publish_lorasa_set(store, scenario.name, published, t.run_id)
     for name, saved in new.items():
         db.add_adapter_version(
@@ -191,10 +218,11 @@ def save_trained(
             str(saved.dir / "adapter.safetensors"),
             saved.sha256,
             bh,
-            cfg.rank,
-            alpha,
+            ranks[name],
+            alpha * ranks[name] / cfg.rank,
             run_id=t.run_id,
         )
+    return published
 
 
 def _set_adapted_from(t: Trained, bh: str) -> LorasaSet:
@@ -207,7 +235,7 @@ def _set_adapted_from(t: Trained, bh: str) -> LorasaSet:
     return t.lorasa_set
 
 
-def _check_fits(config: dict, scenario: Scenario, where: str) -> None:
+def check_fits(config: dict, scenario: Scenario, where: str) -> None:
     names = [s.name for s in scenario.stations]
     if config.get("stations") != names:
         raise StoreError(
@@ -233,7 +261,7 @@ def load_trained(store: PolicyStore, scenario: Scenario, method: str) -> Trained
     tensors, meta = store.load_policy(scenario.name, method)
     config = meta["config"]
     where = str(store.policy_dir(scenario.name, method))
-    _check_fits(config, scenario, where)
+    check_fits(config, scenario, where)
     with _fitting(where):
         actor, critic = build_policy(config)
         actor.load_state_dict(unprefixed("actor", tensors))
@@ -241,41 +269,62 @@ def load_trained(store: PolicyStore, scenario: Scenario, method: str) -> Trained
     return Trained(method, actor, critic, meta.get("run_id"), config)
 
 
-def build_policy(config: dict) -> tuple[Actor, Critic]:
+def build_policy(config: dict) -> tuple[Actor, Critic | PooledCritic]:
+    """Fresh networks of a stored config's shape (configs stored before critics had kinds
+    are joint)."""
     a = dict(config["actor"])
     a["hidden"] = tuple(a["hidden"])
     actor = Actor(ActorConfig(**a))
-    n, d = a["n_agents"], a["obs_dim"]
-    return actor, Critic(d * n, n, tuple(config["hidden"]))
+    kind = critic_kind(config)
+    return actor, make_critic(kind, a["obs_dim"], a["n_agents"], config["hidden"])
+
+
+def critic_kind(config: dict) -> str:
+    """The critic a stored config was trained with (configs from before critics had kinds,
+    and every line trained from scratch, have the joint one)."""
+    return config.get("critic", "joint")
 
 
 def _load_lorasa(store: PolicyStore, scenario: Scenario) -> Trained:
-    """The policy of the published set: exactly the base and adapter versions it names."""
-    policy = load_lorasa_set(store, scenario.name)
-    tensors, meta = store.load_base(scenario.name, policy.base.version, policy.base_hash)
+    t = read_lorasa(store, scenario.name)
+    check_fits(t.config, scenario, str(set_path(store, scenario.name)))
+    return t
+
+
+def read_lorasa(store: PolicyStore, name: str) -> Trained:
+    """The policy of scenario `name`'s published set: exactly the base and adapter versions it
+    names (wherever they live: an extended line's come partly from the line it grew from),
+    for the stations its config lists (the caller checks they are the scenario's)."""
+    policy = load_lorasa_set(store, name)
+    tensors, meta = store.load_base(policy.owner(name), policy.base.version, policy.base_hash)
     _check_version(policy.base, meta)
-    config = meta["config"]
-    _check_fits(config, scenario, str(policy.base.dir))
+    config, critic_state = meta["config"], unprefixed("critic", tensors)
+    if policy.critic is not None:
+        critic_tensors, critic_meta = store.load_critic(name, policy.critic.version)
+        _check_version(policy.critic, critic_meta)
+        critic_state = unprefixed("critic", critic_tensors)
+        config = critic_meta["config"]
     with _fitting(str(policy.base.dir)):
         actor, critic = build_policy(config)
         actor.load_base_state_dict(unprefixed("actor", tensors))
-        critic.load_state_dict(unprefixed("critic", tensors))
+        critic.load_state_dict(critic_state)
     bh = base_hash(actor)
     if bh != meta["base_hash"]:
         raise StoreError(f"{policy.base.dir}: base weights do not match base_hash")
-    for i, st in enumerate(scenario.stations):
-        saved = policy.adapters.get(st.name)
+    for i, station in enumerate(config.get("stations", [])):
+        saved = policy.adapters.get(station)
         if saved is None:
             raise StoreError(
-                f"{set_path(store, scenario.name)}: the LoRASA set has no adapter for station "
-                f"{st.name!r} (retrain with `factory-twin train --method lorasa`)"
+                f"{set_path(store, name)}: the LoRASA set has no adapter for station "
+                f"{station!r} (retrain with `factory-twin train --method lorasa`)"
             )
+        rank = actor.config.rank
         ad, ad_meta = store.load_adapter(
-            scenario.name, st.name, saved.version, bh, expected_rank=actor.config.rank
+            policy.owner(name, station), station, saved.version, bh, max_rank=rank
         )
         _check_version(saved, ad_meta)
         with _fitting(str(saved.dir)):
-            actor.load_adapter(i, ad)
+            actor.load_adapter(i, padded(ad, rank))
     return Trained("lorasa", actor, critic, meta.get("run_id"), config, policy)
 
 
