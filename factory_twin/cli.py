@@ -301,14 +301,9 @@ def adapt(
 ) -> None:
     """Re-train one station's adapter after editing it, or adapt a station added to a trained
     line on the stored base (what-if); everything else stays as stored. Saves a new version."""
-    from factory_twin.report import kpi_table
-    from factory_twin.workflows import what_if
+    from factory_twin import cli_adapters
 
-    ws = _workspace(file, db, store)
-    with progress_bars() as progress:
-        found = what_if(ws, station, steps, seed, seeds, bars(progress), parent, tuple(also or ()))
-    console.print(kpi_table(found.title(ws.scenario.name), found.results))
-    console.print(f"new adapter version v{found.version} for {station}", highlight=False)
+    cli_adapters.adapt(file, db, store, station, steps, seed, seeds, parent, tuple(also or ()))
 
 
 @app.command()
@@ -320,13 +315,9 @@ def truncate(
     store: StoreOption = Path("adapters_store"),
 ) -> None:
     """Cut each LoRASA adapter by SVD to the smallest rank keeping throughput in the stored CI."""
-    from factory_twin.report import truncation_table
-    from factory_twin.workflows import truncate as truncate_workflow
+    from factory_twin import cli_adapters
 
-    ws = _workspace(file, db, store)
-    with progress_bars() as progress:
-        found = truncate_workflow(ws, eval_seeds, bars(progress))
-    console.print(truncation_table(ws.scenario.name, found))
+    cli_adapters.truncate(file, db, store, eval_seeds)
 
 
 # --- watching ------------------------------------------------------------------------------
