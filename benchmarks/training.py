@@ -33,13 +33,15 @@ from factory_twin.train.mappo import MAPPO
 
 ABLATION = [
     ("PS (no adapters)", "baseline", {"method": "ps"}),
+    ("PS+ID (no adapters)", "baseline", {"method": "ps-id"}),
     ("rank 1", "rank", {"rank": 1}),
     ("rank 4", "rank", {"rank": 4}),
-    ("rank 8 (default)", "rank, layers, switch", {"rank": 8}),
+    ("rank 8, switch at 10% (default)", "rank, layers, switch, base", {}),
     ("rank 16", "rank", {"rank": 16}),
     ("rank 8, deeper layer only", "layers", {"adapter_layers": "deeper"}),
-    ("rank 8, switch at 10%", "switch point", {"switch_fraction": 0.1}),
+    ("rank 8, switch at 50%", "switch point", {"switch_fraction": 0.5}),
     ("rank 8, switch at 80%", "switch point", {"switch_fraction": 0.8}),
+    ("rank 8, base sees the station id", "base", {"lorasa_base": "ps-id"}),
 ]
 
 
@@ -80,12 +82,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--eval-seeds", type=int, default=5)
     p.add_argument("--jobs", type=int, default=None, help="local workers (default: every core)")
     p.add_argument("--ray", default=None, help="run the jobs as Ray tasks on this cluster")
+    p.add_argument("--only", nargs="+", help="run only the variants with these labels")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--write", action="store_true")
     args = p.parse_args(argv)
     if args.quick:
         args.steps, args.seeds, args.eval_seeds = 256, 2, 2
-    variants = ABLATION
+    variants = [v for v in ABLATION if not args.only or v[0] in args.only]
     tasks = [
         (str(sc), label, ov, s)
         for sc in args.scenarios
