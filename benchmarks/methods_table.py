@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import BENCH, ROOT, machine_lines, markers, publish
+from common import BENCH, ROOT, SCENARIOS, machine_lines, markers, publish
 
 NAME = "training_methods"
 RESULTS_DIR = BENCH / "results"
@@ -121,7 +121,11 @@ def behaviour_line(doc: dict) -> str:
 
 def render(docs: list[dict]) -> str:
     start, end = markers(NAME)
-    seeds = sorted({len(m["train_seeds"]) for d in docs for m in d["methods"]})
+    seeds = {d["file"]: min(len(m["train_seeds"]) for m in d["methods"]) for d in docs}
+    shipped = sorted(
+        p.stem for p in [*SCENARIOS.glob("*.yaml"), *SCENARIOS.glob("benchmarks/*.yaml")]
+    )
+    short = [name for name in shipped if seeds.get(name, 0) < 5]
     lines = [
         start,
         "## Methods on every shipped line",
@@ -136,8 +140,8 @@ def render(docs: list[dict]) -> str:
         "final greedy throughput. % of optimal reward: team reward as a share of the line's "
         "exact optimum (`factory-twin optimum`), where the line is small and Markovian.",
         "",
-        f"Target: at least 5 training seeds per method on every line: "
-        f"{'met' if seeds and min(seeds) >= 5 else 'MISSED'} ({', '.join(map(str, seeds))} seeds)",
+        "Target: at least 5 training seeds per method on every shipped line: "
+        + ("met" if not short else f"MISSED (fewer or none on {', '.join(short)})"),
         "",
     ]
     for doc in docs:
@@ -172,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
         for path in args.scenarios:
             run_line(path, seeds, extra, args.out_dir)
         return 0
-    docs = [json.loads(p.read_text()) for p in sorted(args.out_dir.glob("*.json"))]
+    docs = [
+        json.loads(p.read_text()) | {"file": p.stem} for p in sorted(args.out_dir.glob("*.json"))
+    ]
     if not docs:
         raise SystemExit(f"no comparison documents under {args.out_dir}: run `run` first")
     publish(render(docs), NAME, [], args.write)
