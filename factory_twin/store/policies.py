@@ -402,20 +402,32 @@ class PolicyStore:
         self, scenario: str, version: int | None = None, expected_base_hash: str | None = None
     ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Load and verify one base-policy version (latest if ``version`` is None)."""
-        vdir = self._version_dir(self.base_dir(scenario), version, "base policy")
-        tensors, meta = read_verified(self.root, vdir, "base", BASE_JSON_KEYS, expected_base_hash)
-        json_path = vdir / "base.json"
-        check_field(meta, "scenario", meta["scenario"] == scenario, repr(scenario), json_path)
-        check_field(meta, "config", isinstance(meta["config"], dict), "an object", json_path)
-        return tensors, meta
+        return self._load_part(
+            scenario, self.base_dir(scenario), "base", BASE_JSON_KEYS, version, expected_base_hash
+        )
 
     def load_critic(
         self, scenario: str, version: int | None = None
     ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Load and verify one version of an extended line's critic (latest if None)."""
-        vdir = self._version_dir(self.critic_dir(scenario), version, "critic")
-        tensors, meta = read_verified(self.root, vdir, "critic", CRITIC_JSON_KEYS, None)
-        json_path = vdir / "critic.json"
+        return self._load_part(
+            scenario, self.critic_dir(scenario), "critic", CRITIC_JSON_KEYS, version, None
+        )
+
+    def _load_part(
+        self,
+        scenario: str,
+        parent: Path,
+        kind: str,
+        keys: tuple[str, ...],
+        version: int | None,
+        expected_hash: str | None,
+    ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """A base or critic version: verified, and its manifest's scenario and config checked."""
+        label = "base policy" if kind == "base" else kind
+        vdir = self._version_dir(parent, version, label)
+        tensors, meta = read_verified(self.root, vdir, kind, keys, expected_hash)
+        json_path = vdir / f"{kind}.json"
         check_field(meta, "scenario", meta["scenario"] == scenario, repr(scenario), json_path)
         check_field(meta, "config", isinstance(meta["config"], dict), "an object", json_path)
         return tensors, meta
