@@ -36,12 +36,16 @@ ABLATION = [
     ("PS+ID (no adapters)", "baseline", {"method": "ps-id"}),
     ("rank 1", "rank", {"rank": 1}),
     ("rank 4", "rank", {"rank": 4}),
-    ("rank 8, switch at 10% (default)", "rank, layers, switch, base", {}),
+    ("rank 8, switch at 50% (default)", "rank, layers, switch, base", {}),
+    ("rank 8, switch at 10%", "switch point", {"switch_fraction": 0.1}),
     ("rank 16", "rank", {"rank": 16}),
     ("rank 8, deeper layer only", "layers", {"adapter_layers": "deeper"}),
-    ("rank 8, switch at 50%", "switch point", {"switch_fraction": 0.5}),
     ("rank 8, switch at 80%", "switch point", {"switch_fraction": 0.8}),
-    ("rank 8, base sees the station id", "base", {"lorasa_base": "ps-id"}),
+    (
+        "rank 8, switch at 10%, base sees the station id",
+        "base",
+        {"switch_fraction": 0.1, "lorasa_base": "ps-id"},
+    ),
 ]
 
 

@@ -16,11 +16,11 @@ class TrainConfig:
     """Training settings; the defaults were measured on the shipped scenarios.
 
     Round 2 (benchmarks/bench_training.py, methods_table.py): width (128, 128) and 3 PPO epochs
-    train over twice as many env steps per CPU-second as round 1's (256, 256) x 4 epochs; on
+    train 1.5-2x as many env steps per CPU-second as round 1's (256, 256) x 4 epochs; on
     bottling, width 64 lost the filler's fast mode on one of two seeds. LoRASA switches to its
-    adapters after 10% of the budget: at 50%, on a line whose stations need opposite actions
-    (the glass-line probe), the shared policy has already stopped trying the action that pays
-    at half of them, and adapters that start at zero recover it on some seeds only."""
+    adapters half-way: an early switch (10%) helped on glass_line, where stations need opposite
+    actions (48.3 against 46.7 parts/h, not separated over 5 seeds), but froze a base that had
+    not learned to batch or push the filler on bottling (39.6 against PS's 58.0)."""
 
     method: str = "lorasa"  # one of policy.registry.METHODS
     total_steps: int = 400_000  # env steps over all parallel envs (the shared budget)
@@ -44,7 +44,7 @@ class TrainConfig:
     rank: int = 8
     alpha: float | None = None
     adapter_layers: str = "all"  # all | deeper
-    switch_fraction: float = 0.1  # LoRASA: share of the budget trained as plain PS first
+    switch_fraction: float = 0.5  # LoRASA: share of the budget trained as plain PS first
     # LoRASA: the shared policy its adapters start from, one of LORASA_BASES (the paper's
     # shared baseline sees the agent id)
     lorasa_base: str = "ps"
