@@ -37,7 +37,7 @@ from factory_twin.cli_args import (
     scenario_warnings_as_lines,
 )
 from factory_twin.cli_progress import bars, console, progress_bars
-from factory_twin.errors import FactoryTwinError
+from factory_twin.errors import FactoryTwinError, OptionError
 from factory_twin.policy.registry import HEURISTICS, METHODS, label, names, resolve, training_method
 from factory_twin.scenario import json_schema, load_scenario
 from factory_twin.train.config import LORASA_BASES, TrainConfig
@@ -203,9 +203,11 @@ def train(
 
     training_method(method)
     if layers not in ("all", "deeper"):
-        raise typer.BadParameter(f"--layers must be 'all' or 'deeper', got {layers!r}")
+        raise OptionError(f"--layers must be 'all' or 'deeper', got {layers!r}")
     if lorasa_base not in LORASA_BASES:
-        raise typer.BadParameter(f"--lorasa-base must be one of {', '.join(LORASA_BASES)}")
+        raise OptionError(
+            f"--lorasa-base must be one of {', '.join(LORASA_BASES)}, got {lorasa_base!r}"
+        )
     cfg = TrainConfig(
         method=method, total_steps=steps, seed=seed, rank=rank, alpha=alpha,
         adapter_layers=layers, switch_fraction=switch, lorasa_base=lorasa_base,

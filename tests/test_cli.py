@@ -162,6 +162,22 @@ def test_unknown_training_method_lists_the_methods(tmp_path: Path, command: str,
     assert not (tmp_path / "x.sqlite").exists()
 
 
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--layers", "middle", "error: --layers must be 'all' or 'deeper', got 'middle'"),
+        ("--lorasa-base", "nps", "error: --lorasa-base must be one of ps, ps-id, got 'nps'"),
+    ],
+)
+def test_bad_lorasa_choice_is_one_line_before_training(
+    tmp_path: Path, option: str, value: str, message: str
+):
+    result = invoke("train", SHIPPED[0], option, value, "--db", tmp_path / "x.sqlite")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [message]
+    assert not (tmp_path / "x.sqlite").exists()
+
+
 def test_run_bad_file_exits_2(tmp_path: Path):
     bad = BAD[0]
     result = invoke("run", bad, "--policy", "fifo", "--db", tmp_path / "x.sqlite")
