@@ -95,7 +95,7 @@ def near(surface: pygame.Surface, x: int, y: int, colour: tuple[int, int, int]) 
 def test_gantt_row_of_a_station_forced_down_is_red_over_its_downtime() -> None:
     surface = pygame.Surface(SIZE)
     pane = play(known_run())
-    ((_, _, gantt),) = chart_areas(surface, [pane])
+    ((_, _, gantt, _),) = chart_areas(surface, [pane])
     axes = shared_axes([pane])
     assert (axes.t0, axes.t1) == (0.0, 240.0)
     _, rows = gantt_rows(gantt, 3)
@@ -134,7 +134,7 @@ def test_detail_panel_shows_the_down_machine_row_only_for_that_machine() -> None
 def test_wip_and_throughput_lines_sit_at_their_values() -> None:
     surface = pygame.Surface(SIZE)
     pane = play(known_run())
-    ((thr, wip, _),) = chart_areas(surface, [pane])
+    ((thr, wip, _, _),) = chart_areas(surface, [pane])
     axes = shared_axes([pane])
     assert axes.wip_max == nice_ceiling(30) == 50
     plot = plot_rect(wip)
@@ -174,7 +174,7 @@ def test_gantt_of_a_real_run_ends_in_each_stations_current_state() -> None:
     app.view = "charts"
     app.seek(900.0)
     app.draw()
-    ((_, _, gantt),) = [charts_layout(content(lay.kpi), 5) for lay in app.layouts]
+    ((_, _, gantt, _),) = [charts_layout(content(lay.kpi), 5) for lay in app.layouts]
     _, rows = gantt_rows(gantt, len(app.panes[0].snap.stations))
     axes = shared_axes(app.panes)
     assert axes.t1 == pytest.approx(900.0) and axes.t0 == pytest.approx(900.0 - 480.0)
@@ -195,7 +195,7 @@ def test_key_g_switches_between_kpis_and_charts() -> None:
     assert app.view == "charts"
     app.draw()
     assert pygame.image.tobytes(app.surface, "RGB") != kpis
-    (_, _, gantt) = charts_layout(content(app.layouts[0].kpi), 3)
+    (_, _, gantt, _) = charts_layout(content(app.layouts[0].kpi), 3)
     _, rows = gantt_rows(gantt, 3)
     assert tuple(app.surface.get_at((time_x(rows[1], 0, 240, 130), rows[1].centery)))[:3] == DOWN
 

@@ -1,6 +1,6 @@
 """The charts view of a pane: throughput and WIP over the last hours with labelled axes, and
-the Gantt strip of station states below them (key `g` switches a pane between its KPI panel
-and this view).
+below them the Gantt strip of station states beside the strip of buffer levels (key `g`
+switches a pane between its KPI panel and this view).
 
 Why shared axes: side by side, two charts with their own scales invite comparing heights
 that mean different things. `shared_axes` gives every pane the same time window and the same
@@ -19,6 +19,7 @@ import pygame
 from factory_twin.viz import theme
 from factory_twin.viz.gantt import ROW_H_MAX as GANTT_ROW_MAX
 from factory_twin.viz.gantt import draw_gantt, time_x
+from factory_twin.viz.levels import draw_levels
 from factory_twin.viz.pane import ROLLING_MINUTES, PaneState, clock_text
 from factory_twin.viz.text import cache
 from factory_twin.viz.timeline import WINDOW_MINUTES
@@ -125,14 +126,22 @@ def draw_chart(
 
 
 def charts_layout(area: pygame.Rect, n_stations: int) -> tuple[pygame.Rect, ...]:
-    """(throughput chart, WIP chart, Gantt strip) inside the panel's content `area`: the strip
-    at the bottom, as tall as its rows need (up to half the area), the charts above it with
-    the rest, side by side when the panel is wide, stacked when narrow."""
-    gantt_h = min(n_stations * (GANTT_ROW_MAX + 1), max(area.height // 2, 3 * n_stations))
-    gantt = pygame.Rect(area.x, area.bottom - gantt_h, area.width, gantt_h)
-    room = gantt.top - _CAPTION_H - area.y
-    if area.width >= 520:
+    """(throughput chart, WIP chart, Gantt strip, buffer-level strip) inside the panel's
+    content `area`: the two strips at the bottom, as tall as their rows need (up to half the
+    area), side by side with the same rows when the panel is wide, stacked when narrow; the
+    charts above them with the rest, likewise side by side or stacked."""
+    wide = area.width >= 520
+    rows_h = min(n_stations * (GANTT_ROW_MAX + 1), max(area.height // 2, 3 * n_stations))
+    if wide:
         half = (area.width - 12) // 2
+        gantt = pygame.Rect(area.x, area.bottom - rows_h, half, rows_h)
+        levels = pygame.Rect(area.right - half, gantt.y, half, rows_h)
+    else:
+        rows_h = min(n_stations * (GANTT_ROW_MAX + 1), max(area.height // 4, 2 * n_stations))
+        levels = pygame.Rect(area.x, area.bottom - rows_h, area.width, rows_h)
+        gantt = pygame.Rect(area.x, levels.y - _CAPTION_H - rows_h, area.width, rows_h)
+    room = gantt.top - _CAPTION_H - area.y
+    if wide:
         chart_h = min(max(room, 44), _CHART_H_MAX)
         thr = pygame.Rect(area.x, area.y, half, chart_h)
         wip = pygame.Rect(area.right - half, area.y, half, chart_h)
@@ -140,7 +149,7 @@ def charts_layout(area: pygame.Rect, n_stations: int) -> tuple[pygame.Rect, ...]
         chart_h = min(max((room - 4) // 2, 44), _CHART_H_MAX)
         thr = pygame.Rect(area.x, area.y, area.width, chart_h)
         wip = pygame.Rect(area.x, thr.bottom + 4, area.width, chart_h)
-    return thr, wip, gantt
+    return thr, wip, gantt, levels
 
 
 def draw_charts(
@@ -150,18 +159,26 @@ def draw_charts(
     axes: Axes,
     others: Sequence[PaneState] = (),
     selected: int | None = None,
-) -> tuple[pygame.Rect, pygame.Rect, pygame.Rect]:
-    """The charts view in `rect`. Returns (throughput plot, WIP plot, Gantt area)."""
+) -> tuple[pygame.Rect, ...]:
+    """The charts view in `rect`. Returns (throughput plot, WIP plot, Gantt area, level area)."""
+    text = cache()
     hours = (axes.t1 - axes.t0) / 60.0
     area = panel(surface, rect, f"Over time  ·  last {hours:.1f} h of simulated time")
-    thr, wip, gantt = charts_layout(area, len(pane.snap.stations))
+    thr, wip, gantt, levels = charts_layout(area, len(pane.snap.stations))
     thr_plot = draw_chart(surface, thr, f"throughput, rolling {ROLLING_MINUTES:.0f} min (good/h)",
                           axes, axes.throughput_max, pane.history,
                           [o.history for o in others])  # fmt: skip
     wip_plot = draw_chart(surface, wip, "WIP (parts in line)", axes, axes.wip_max,
                           pane.timeline.wip, [o.timeline.wip for o in others])  # fmt: skip
     caption = "station states (Gantt)" + ("  ·  grey line: other pane" if others else "")
-    cache().blit(surface, caption, (gantt.x, gantt.y - 16), theme.FONT_SMALL, theme.TEXT_DIM)
+    text.blit(surface, caption, (gantt.x, gantt.y - 16), theme.FONT_SMALL, theme.TEXT_DIM,
+              max_width=gantt.width)  # fmt: skip
+    text.blit(surface, "input buffers: dark empty, bright full (scale at right)",
+              (levels.x, levels.y - 16), theme.FONT_SMALL, theme.TEXT_DIM,
+              max_width=levels.width)  # fmt: skip
     names = [st.name for st in pane.snap.stations]
-    draw_gantt(surface, gantt, names, pane.timeline.stations, (axes.t0, axes.t1), selected)
-    return thr_plot, wip_plot, gantt
+    window = (axes.t0, axes.t1)
+    draw_gantt(surface, gantt, names, pane.timeline.stations, window, selected)
+    capacities = [st.capacity for st in pane.snap.stations]
+    draw_levels(surface, levels, names, pane.timeline.buffers, capacities, window)
+    return thr_plot, wip_plot, gantt, levels

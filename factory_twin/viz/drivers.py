@@ -27,6 +27,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from factory_twin.policy.registry import heuristic
 from factory_twin.scenario import Scenario, load_scenario
+from factory_twin.scenario.capacity import nominal_bound
 from factory_twin.sim.line import Line
 from factory_twin.sim.snapshot import LineSnap, snapshot
 from factory_twin.viz.recording import Recording
@@ -75,12 +76,24 @@ def close_all(drivers: Iterable[Driver]) -> None:
             close()
 
 
-class HeuristicDriver:
-    """A live simulation of a scenario under one of the rule-based policies.
+def snapshot_extra(scenario: Scenario, policy: str, seed: int) -> dict[str, Any]:
+    """What every live driver's snapshots carry besides the line's state, so the viewer can say
+    when counters start and the horizon ends, what runs, and which station `validate` names as
+    the bottleneck (-1: the arrivals), also when the run is replayed later."""
+    h = scenario.horizon
+    return {
+        "warmup": h.warmup,
+        "end": h.warmup + h.length,
+        "policy": policy,
+        "seed": seed,
+        "scenario": scenario.name,
+        "bottleneck": nominal_bound(scenario).bottleneck,
+    }
 
-    Snapshots carry `extra = {"warmup", "end", "policy", "seed", "scenario"}` so the viewer can
-    say when counters start and the horizon ends, also when the run is replayed later.
-    """
+
+class HeuristicDriver:
+    """A live simulation of a scenario under one of the rule-based policies; its snapshots
+    carry `snapshot_extra`."""
 
     def __init__(
         self,
@@ -96,6 +109,7 @@ class HeuristicDriver:
         self.policy_name = policy_name
         self.line = Line(scn, seed, decider)
         self.label = label or f"{scn.name} · {policy_name} · seed {seed}"
+        self._extra = snapshot_extra(scn, policy_name, seed)
         self._snap: LineSnap | None = None
 
     @property
@@ -122,13 +136,7 @@ class HeuristicDriver:
     def snapshot(self) -> LineSnap:
         if self._snap is None:  # a snapshot is only rebuilt when the clock has moved
             snap = snapshot(self.line)
-            snap.extra = {
-                "warmup": self.line.warmup,
-                "end": self.line.end,
-                "policy": self.policy_name,
-                "seed": self.seed,
-                "scenario": self.scenario.name,
-            }
+            snap.extra = dict(self._extra)
             self._snap = snap
         return self._snap
 

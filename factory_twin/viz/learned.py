@@ -27,6 +27,7 @@ from factory_twin.env import LineEnv
 from factory_twin.policy.networks import MASK_VALUE, Actor
 from factory_twin.scenario import Scenario
 from factory_twin.sim.snapshot import LineSnap
+from factory_twin.viz.drivers import snapshot_extra
 
 CAPTURE_MINUTES = 0.5  # a power of two, so multiples of it are exact in floating point
 AHEAD_MINUTES = 240.0  # how far the worker may run ahead of what is shown
@@ -84,13 +85,7 @@ class LearnedDriver:
         self.label = label or f"{scenario.name} · learned · seed {seed}"
         self.seed = seed
         self.ahead = ahead
-        self._extra = {
-            "warmup": h.warmup,
-            "end": h.warmup + h.length,
-            "policy": self.label,
-            "seed": seed,
-            "scenario": scenario.name,
-        }
+        self._extra = snapshot_extra(scenario, self.label, seed)
         obs, mask, acting = self.env.reset_arrays(seed)
         self._obs, self._mask, self._acting = obs.copy(), mask.copy(), acting.copy()
         self._probs: list[list[float] | None] = [None] * self.env.n_agents

@@ -12,7 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from factory_twin.sim.snapshot import LineSnap
-from factory_twin.viz.timeline import Timeline
+from factory_twin.viz.timeline import Timeline, limiting_station
 
 ROLLING_MINUTES = 60.0  # window of the sparkline's rolling throughput
 SAMPLE_MINUTES = 5.0  # one sparkline point per this many simulated minutes
@@ -46,6 +46,28 @@ class PaneState:
     @property
     def warmup(self) -> float:
         return float(self.snap.extra.get("warmup", 0.0))
+
+    @property
+    def bottleneck(self) -> int | None:
+        """The station `validate` names as the bottleneck, where the driver says (None when
+        the arrivals limit the line, or for a recording made before drivers said)."""
+        index = self.snap.extra.get("bottleneck")
+        return index if isinstance(index, int) and 0 <= index < len(self.snap.stations) else None
+
+    @property
+    def limiting(self) -> tuple[int, float] | None:
+        """(station, minutes) of the station limiting the line now (`limiting_station`)."""
+        return limiting_station(self.timeline.machines, self.snap.time)
+
+    def marks_text(self) -> str:
+        """The bottleneck and the limiting station in words, for a panel's title."""
+        names = [st.name for st in self.snap.stations]
+        parts = []
+        if self.bottleneck is not None:
+            parts.append(f"bottleneck {names[self.bottleneck]}")
+        now = self.limiting
+        parts.append(f"limiting now {names[now[0]]} (active {now[1]:.0f} min)" if now else "")
+        return "  ·  ".join(p for p in parts if p)
 
     def update(self, snap: LineSnap) -> None:
         """Take the next snapshot: extend the history and queue part-dot motion. Call it as

@@ -27,6 +27,7 @@ from factory_twin.viz.layout import (
     pane_rects,
     point_along,
 )
+from factory_twin.viz.levels import buffer_scale
 from factory_twin.viz.options import VIEWS
 from factory_twin.viz.pane import PaneState, clock_text
 from factory_twin.viz.text import cache
@@ -47,17 +48,6 @@ __all__ = [
 
 
 # --- small helpers ---------------------------------------------------------------------------
-
-
-def buffer_scale(count: int, capacity: int | None) -> int:
-    """Parts a full bar stands for: the capacity, or for an infinite buffer the smallest of
-    10, 20, 40, ... that holds the current count (the bar then shows ticks on that scale)."""
-    if capacity is not None:
-        return max(capacity, 1)
-    scale = 10
-    while scale < count:
-        scale *= 2
-    return scale
 
 
 def _segments(widths_of: Sequence[int], total: int, scale: int, width: int) -> list[int]:
@@ -136,7 +126,11 @@ def draw_station(
     st: StationSnap,
     products: list[str],
     selected: bool = False,
+    bottleneck: bool = False,
+    limiting: bool = False,
 ) -> None:
+    """One station box; `validate`'s `bottleneck` gets a bar under its header, the station
+    `limiting` the line right now a ring round the box."""
     text = cache()
     box = sl.box
     pygame.draw.rect(surface, theme.BOX_BG, box, border_radius=6)
@@ -175,6 +169,15 @@ def draw_station(
     draw_buffer(surface, sl.buffer, st.buffer, st.capacity)
     border = theme.SELECTED_BORDER if selected else theme.BOX_BORDER
     pygame.draw.rect(surface, border, box, 2 if selected else 1, border_radius=6)
+    if bottleneck:
+        pygame.draw.rect(surface, theme.BOTTLENECK_MARK, bottleneck_bar(sl))
+    if limiting:
+        pygame.draw.rect(surface, theme.LIMITING_MARK, box.inflate(8, 8), 3, border_radius=8)
+
+
+def bottleneck_bar(sl: StationLayout) -> pygame.Rect:
+    """Where the bottleneck mark goes: a bar along the bottom of the header."""
+    return pygame.Rect(sl.header.x + 2, sl.header.bottom - 3, sl.header.width - 4, 3)
 
 
 def draw_line(
@@ -191,8 +194,10 @@ def draw_line(
             pygame.draw.circle(surface, theme.PART_DOT, (round(x), round(y)), 3)
             pos += theme.DOT_SPACING
     snap = pane.snap
+    now = pane.limiting
     for i, (sl, st) in enumerate(zip(lay.stations, snap.stations, strict=False)):
-        draw_station(surface, sl, st, snap.products, selected == i)
+        draw_station(surface, sl, st, snap.products, selected == i, pane.bottleneck == i,
+                     now is not None and now[0] == i)  # fmt: skip
 
 
 # --- legend, title, pane, frame --------------------------------------------------------------
@@ -202,9 +207,10 @@ def draw_legend(surface: pygame.Surface, rect: pygame.Rect, products: list[str])
     text = cache()
     x, cy = rect.x + theme.MARGIN, rect.centery
     items = [(s, theme.state_colour(s)) for s in STATES]
+    items += [("bottleneck", theme.BOTTLENECK_MARK), ("limiting now", theme.LIMITING_MARK)]
     items += [(p, theme.product_colour(k)) for k, p in enumerate(products)]
     for i, (name, colour) in enumerate(items):
-        if i == len(STATES):
+        if i == len(STATES) + 2:
             pygame.draw.line(surface, theme.BOX_BORDER, (x, cy - 8), (x, cy + 8))
             x += 10
             text.blit(surface, "products:", (x, cy), theme.FONT_SMALL, theme.TEXT_DIM,
@@ -218,10 +224,16 @@ def draw_legend(surface: pygame.Surface, rect: pygame.Rect, products: list[str])
 
 
 def draw_title(
-    surface: pygame.Surface, rect: pygame.Rect, label: str, status: str | None, time: float
+    surface: pygame.Surface,
+    rect: pygame.Rect,
+    label: str,
+    status: str | None,
+    time: float,
+    marks: str = "",
 ) -> None:
-    """What is shown (the pane's label: scenario, policy, seed or run), the simulated clock,
-    and the window's status (speed, paused) at the right."""
+    """What is shown (the pane's label: scenario, policy, seed or run) at the left; the
+    window's status (speed, paused), the simulated clock and the `marks` (bottleneck,
+    limiting station) at the right, the marks giving way first when the bar is short."""
     text = cache()
     pygame.draw.rect(surface, theme.PANEL_BG, rect)
     right = rect.right - theme.MARGIN
@@ -230,6 +242,11 @@ def draw_title(
                           anchor="midright").left - 12  # fmt: skip
     right = text.blit(surface, f"t {clock_text(time)}", (right, rect.centery), theme.FONT_TEXT,
                       theme.TEXT, True, "midright").left - 12  # fmt: skip
+    label_w = text.font(theme.FONT_TITLE, True).size(label)[0]
+    room = right - rect.x - theme.MARGIN - label_w - 24
+    if marks and room > 80:
+        right = text.blit(surface, marks, (right, rect.centery), theme.FONT_SMALL,
+                          theme.TEXT_DIM, anchor="midright", max_width=room).left - 12  # fmt: skip
     text.blit(surface, label, (rect.x + theme.MARGIN, rect.centery), theme.FONT_TITLE, theme.TEXT,
               True, "midleft", max(right - rect.x - theme.MARGIN, 0))  # fmt: skip
 
@@ -249,7 +266,7 @@ def draw_pane(
     snap: LineSnap = pane.snap
     lay = layout(snap, rect)
     pygame.draw.rect(surface, theme.PANE_BG, rect)
-    draw_title(surface, lay.title, pane.label, status, snap.time)
+    draw_title(surface, lay.title, pane.label, status, snap.time, pane.marks_text())
     draw_line(surface, lay, pane, selected)
     axes = axes or shared_axes([pane])
     if view == "charts":

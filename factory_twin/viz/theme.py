@@ -111,6 +111,11 @@ COMPACT_STEPS: tuple[tuple[int, int, int, bool], ...] = (
 )
 DOT_SPACING = 22  # pixels between part dots on an arrow; one part moves them one spacing
 
+# --- marks on the line and the buffer-level strip --------------------------------------------
+BOTTLENECK_MARK: Colour = (255, 230, 0)  # bar under the header: `validate`'s bottleneck
+LIMITING_MARK: Colour = (255, 40, 120)  # ring round the box: the station limiting right now
+LEVEL_FULL: Colour = (200, 220, 255)  # a full buffer in the level strip (empty = BAR_BG)
+
 # --- difference strip (blue/orange: apart for colour-blind viewers too, and labelled) --------
 GAP_BETTER: Colour = (86, 160, 255)
 GAP_WORSE: Colour = (250, 140, 40)

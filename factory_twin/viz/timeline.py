@@ -1,15 +1,22 @@
 """What a pane remembers about the recent past for its charts: state runs per station and per
-machine (the Gantt strip) and WIP samples (the WIP chart; throughput is `PaneState.history`).
+machine (the Gantt strip), WIP samples (the WIP chart; throughput is `PaneState.history`) and
+buffer-level samples (the level strip), and which station limits the line right now.
 
 Why runs and not samples: a state holds for minutes to hours, so storing only the times it
 changes keeps the memory small and lets the Gantt strip draw one rectangle per run. The runs
 come from the snapshots the pane is given (at least every `pane.SAMPLE_MINUTES`, usually every
 frame), so a state shorter than the step between two snapshots can be missed: the strip is as
 fine as the view's steps. Nothing here imports pygame.
+
+The station limiting the line right now is found by the active-period method (Roser, Nakano
+and Tanaka, 2001): a station is active while none of its machines waits (busy, setting up,
+in PM or down; not starved, blocked or idle), and the station whose current active period is
+the longest is the one the others are waiting for.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from factory_twin.sim.snapshot import LineSnap, StationSnap
@@ -19,6 +26,7 @@ WINDOW_MINUTES = 480.0  # the charts and the Gantt strip show the last eight sim
 _KEEP_MINUTES = 2 * WINDOW_MINUTES  # runs older than this are dropped
 
 Run = tuple[float, str]  # (start time, state); the run lasts until the next one starts
+ACTIVE_STATES = frozenset({"busy", "setup", "pm", "down"})  # a machine not waiting for anything
 
 
 def station_state(st: StationSnap) -> str:
@@ -54,14 +62,43 @@ def spans(runs: list[Run], t0: float, t1: float) -> list[tuple[float, float, str
     return out
 
 
+def active_since(runs: list[Run]) -> float | None:
+    """When the machine's current active period began (None while it waits). A period that
+    began before the remembered runs counts from the oldest run."""
+    if not runs or runs[-1][1] not in ACTIVE_STATES:
+        return None
+    k = len(runs) - 1
+    while k > 0 and runs[k - 1][1] in ACTIVE_STATES:
+        k -= 1
+    return runs[k][0]
+
+
+def limiting_station(
+    machines: Sequence[Sequence[list[Run]]], now: float
+) -> tuple[int, float] | None:
+    """(station index, minutes active) of the station with the longest current active period,
+    every one of its machines active; None when every station has a machine waiting."""
+    best: tuple[int, float] | None = None
+    for i, per_machine in enumerate(machines):
+        starts = [active_since(runs) for runs in per_machine]
+        if not starts or None in starts:
+            continue
+        length = now - max(s for s in starts if s is not None)
+        if best is None or length > best[1]:
+            best = (i, length)
+    return best
+
+
 @dataclass
 class Timeline:
     """State runs per station (`stations`) and per machine (`machines[station][machine]`),
-    and (time, WIP) samples, for the last `_KEEP_MINUTES` of simulated time."""
+    (time, WIP) samples and (time, parts waiting per station) samples, for the last
+    `_KEEP_MINUTES` of simulated time."""
 
     stations: list[list[Run]] = field(default_factory=list)
     machines: list[list[list[Run]]] = field(default_factory=list)
     wip: list[tuple[float, int]] = field(default_factory=list)
+    buffers: list[tuple[float, tuple[int, ...]]] = field(default_factory=list)
 
     def observe(self, snap: LineSnap, sample_minutes: float) -> None:
         """Take a snapshot (times must not go back); WIP is kept every `sample_minutes`."""
@@ -75,6 +112,7 @@ class Timeline:
                 _extend(m_runs, t, m.state)
         if not self.wip or t - self.wip[-1][0] >= sample_minutes - 1e-9:
             self.wip.append((t, snap.wip))
+            self.buffers.append((t, tuple(sum(st.buffer) for st in snap.stations)))
         self._forget(t - _KEEP_MINUTES)
 
     def _forget(self, before: float) -> None:
@@ -82,7 +120,8 @@ class Timeline:
             _trim(runs, before)
             for m_runs in per_machine:
                 _trim(m_runs, before)
-        k = 0
-        while k < len(self.wip) and self.wip[k][0] < before:
-            k += 1
-        del self.wip[:k]
+        for samples in (self.wip, self.buffers):
+            k = 0
+            while k < len(samples) and samples[k][0] < before:
+                k += 1
+            del samples[:k]
