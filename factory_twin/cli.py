@@ -40,7 +40,7 @@ from factory_twin.cli_progress import bars, console, progress_bars
 from factory_twin.errors import FactoryTwinError, OptionError
 from factory_twin.policy.registry import HEURISTICS, METHODS, label, names, resolve, training_method
 from factory_twin.scenario import json_schema, load_scenario
-from factory_twin.train.config import LORASA_BASES, TrainConfig
+from factory_twin.train.config import LORASA_BASES, LORASA_SWITCHES, TrainConfig
 
 app = typer.Typer(
     help="Digital twin of production lines whose stations learn (MAPPO + LoRASA adapters).",
@@ -179,6 +179,13 @@ def train(
     lorasa_base: Annotated[
         str, typer.Option(help="LoRASA: shared policy the adapters start from: ps | ps-id")
     ] = TrainConfig.lorasa_base,
+    lorasa_switch: Annotated[
+        str,
+        typer.Option(
+            help="LoRASA: switch at --switch (fixed) or once the greedy curve stops rising, "
+            "at the latest at --switch (plateau)"
+        ),
+    ] = TrainConfig.lorasa_switch,
     resume: Annotated[
         int | None,
         typer.Option(
@@ -208,9 +215,14 @@ def train(
         raise OptionError(
             f"--lorasa-base must be one of {', '.join(LORASA_BASES)}, got {lorasa_base!r}"
         )
+    if lorasa_switch not in LORASA_SWITCHES:
+        raise OptionError(
+            f"--lorasa-switch must be one of {', '.join(LORASA_SWITCHES)}, got {lorasa_switch!r}"
+        )
     cfg = TrainConfig(
         method=method, total_steps=steps, seed=seed, rank=rank, alpha=alpha,
         adapter_layers=layers, switch_fraction=switch, lorasa_base=lorasa_base,
+        lorasa_switch=lorasa_switch,
     )  # fmt: skip
     ws = _workspace(file, db, store)
     with progress_bars() as progress:

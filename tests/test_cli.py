@@ -167,6 +167,11 @@ def test_unknown_training_method_lists_the_methods(tmp_path: Path, command: str,
     [
         ("--layers", "middle", "error: --layers must be 'all' or 'deeper', got 'middle'"),
         ("--lorasa-base", "nps", "error: --lorasa-base must be one of ps, ps-id, got 'nps'"),
+        (
+            "--lorasa-switch",
+            "early",
+            "error: --lorasa-switch must be one of fixed, plateau, got 'early'",
+        ),
     ],
 )
 def test_bad_lorasa_choice_is_one_line_before_training(

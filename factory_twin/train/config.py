@@ -9,6 +9,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 LORASA_BASES = ("ps", "ps-id")  # shared policies LoRASA's adapters can start from
+# when LoRASA's base phase ends: after `switch_fraction` of the budget ("fixed"), or at the
+# first greedy curve point that is no better than the ones before (train/switch.py), at the
+# latest after `switch_fraction` ("plateau")
+LORASA_SWITCHES = ("fixed", "plateau")
 
 
 @dataclass
@@ -45,6 +49,7 @@ class TrainConfig:
     alpha: float | None = None
     adapter_layers: str = "all"  # all | deeper
     switch_fraction: float = 0.5  # LoRASA: share of the budget trained as plain PS first
+    lorasa_switch: str = "fixed"  # LoRASA: one of LORASA_SWITCHES
     # LoRASA: the shared policy its adapters start from, one of LORASA_BASES (the paper's
     # shared baseline sees the agent id)
     lorasa_base: str = "ps"
@@ -54,6 +59,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.lorasa_base not in LORASA_BASES:
             raise ValueError(f"lorasa_base must be one of {LORASA_BASES}, got {self.lorasa_base!r}")
+        if self.lorasa_switch not in LORASA_SWITCHES:
+            raise ValueError(
+                f"lorasa_switch must be one of {LORASA_SWITCHES}, got {self.lorasa_switch!r}"
+            )
 
     def to_dict(self) -> dict:
         d = asdict(self)

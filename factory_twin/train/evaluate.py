@@ -60,3 +60,25 @@ def evaluate_actor(
 def evaluate_heuristic(scenario: Scenario, name: str, seeds: list[int]) -> list[KPIs]:
     sc, decider = heuristic(name, scenario)
     return [simulate(sc, s, decider) for s in seeds]
+
+
+CURVE_SEEDS = (999_000_000, 999_000_001)  # greedy evaluation along the learning curve
+CURVE_POINTS = 10  # greedy evaluations per training run (plus one at the end)
+# measured minutes of each curve evaluation (after the scenario's warm-up): with the full
+# horizon (4800 min on the shipped lines) the curve cost more env steps than the training
+CURVE_MINUTES = 960.0
+
+
+def curve_every(total_steps: int) -> int:
+    """Env steps between two greedy evaluations of a learning curve."""
+    return max(total_steps // CURVE_POINTS, 1)
+
+
+def curve_throughput(scenario: Scenario, actor: Actor) -> float:
+    """Greedy good parts/min on the curve seeds, over the scenario's warm-up and then
+    `CURVE_MINUTES` (or its horizon, if shorter)."""
+    h = scenario.horizon
+    short = scenario.model_copy(
+        update={"horizon": h.model_copy(update={"length": min(h.length, CURVE_MINUTES)})}
+    )
+    return float(np.mean([k.throughput for k in evaluate_actor(short, actor, CURVE_SEEDS)]))

@@ -12,7 +12,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 
 from factory_twin.policy.networks import Actor
@@ -21,15 +20,14 @@ from factory_twin.sim.kpi import KPIs
 from factory_twin.store.curves import UpdatePoint
 from factory_twin.store.runlog import episode_kpis
 from factory_twin.train.config import TrainConfig
-from factory_twin.train.evaluate import evaluate_actor, evaluate_heuristic
+from factory_twin.train.evaluate import (
+    curve_every,
+    curve_throughput,
+    evaluate_actor,
+    evaluate_heuristic,
+)
 from factory_twin.train.mappo import MAPPO, Progress
 from factory_twin.train.pipeline import Trained, build_policy, full_config
-
-CURVE_SEEDS = (999_000_000, 999_000_001)  # greedy evaluation along the learning curve
-CURVE_POINTS = 10  # greedy evaluations per training run (plus one at the end)
-# measured minutes of each curve evaluation (after the scenario's warm-up): with the full
-# horizon (4800 min on the shipped lines) the curve cost more env steps than the training
-CURVE_MINUTES = 960.0
 
 
 @dataclass
@@ -58,7 +56,7 @@ def train_job(scenario: Scenario, cfg: TrainConfig, eval_seeds: Sequence[int] = 
     """Train one method under one seed, then evaluate it on `eval_seeds`; no I/O."""
     trainer = MAPPO(scenario, cfg)
     result = TrainResult(cfg)
-    every = max(cfg.total_steps // CURVE_POINTS, 1)
+    every = curve_every(cfg.total_steps)
     next_eval = every
 
     def on_episode(env, episode_return: float) -> None:
@@ -69,7 +67,9 @@ def train_job(scenario: Scenario, cfg: TrainConfig, eval_seeds: Sequence[int] = 
         nonlocal next_eval
         throughput = math.nan
         if p.steps >= next_eval or p.steps >= cfg.total_steps:
-            throughput = curve_throughput(scenario, trainer.actor)
+            # the plateau switch has just evaluated these weights: no second evaluation
+            known = not math.isnan(p.greedy_throughput)
+            throughput = p.greedy_throughput if known else curve_throughput(scenario, trainer.actor)
             next_eval += every
         point = UpdatePoint(p.update, p.steps, p.phase, p.mean_return, dict(p.losses), throughput)
         result.curve.append(point)
@@ -82,16 +82,6 @@ def train_job(scenario: Scenario, cfg: TrainConfig, eval_seeds: Sequence[int] = 
     if eval_seeds:
         result.evaluation = evaluate_actor(scenario, trainer.actor, list(eval_seeds))
     return result
-
-
-def curve_throughput(scenario: Scenario, actor: Actor) -> float:
-    """Greedy good parts/min on the curve seeds, over the scenario's warm-up and then
-    `CURVE_MINUTES` (or its horizon, if shorter)."""
-    h = scenario.horizon
-    short = scenario.model_copy(
-        update={"horizon": h.model_copy(update={"length": min(h.length, CURVE_MINUTES)})}
-    )
-    return float(np.mean([k.throughput for k in evaluate_actor(short, actor, CURVE_SEEDS)]))
 
 
 def evaluate_job(scenario: Scenario, policy: str | Actor, seeds: list[int]) -> list[KPIs]:

@@ -17,7 +17,8 @@ treated as its own semi-Markov decision process over the steps where it acts:
 
 The trainer is method-agnostic: the policy registry gives each method's actor kind and, for
 LoRASA, `train` freezes the base and hands training to the adapters (`switch_to_adapters`) after
-`switch_fraction` of the budget.
+`switch_fraction` of the budget, or with `lorasa_switch="plateau"` as soon as the greedy
+learning curve stops rising (`train/switch.py`).
 
 Each update reports, besides the losses, CleanRL's diagnostics: `approx_kl` (how far the
 update moved the policy on its own samples, ``mean((ratio - 1) - log ratio)``), `clipfrac`
@@ -43,7 +44,9 @@ from factory_twin.policy.networks import Actor, ActorConfig
 from factory_twin.policy.registry import training_method
 from factory_twin.scenario import Scenario
 from factory_twin.train.config import TrainConfig
+from factory_twin.train.evaluate import curve_every, curve_throughput
 from factory_twin.train.rollout import Rollout
+from factory_twin.train.switch import plateaued
 from factory_twin.train.tensors import optimizer_state, optimizer_tensors, prefixed, unprefixed
 
 STAT_NAMES = ("policy", "value", "entropy", "approx_kl", "clipfrac")
@@ -82,6 +85,9 @@ class Progress:
     mean_return: float
     phase: str
     losses: dict = field(default_factory=dict)  # as `MAPPO.update` returns them
+    # greedy good parts/min on the curve seeds where the trainer evaluated after this update
+    # (LoRASA's plateau switch), else nan
+    greedy_throughput: float = math.nan
 
 
 @dataclass
@@ -148,6 +154,7 @@ class MAPPO:
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.steps = 0
         self.updates = 0
+        self.curve: list[float] = []  # greedy curve points of the base phase (plateau switch)
         self.finished_returns: list[float] = []
         # called with (env, episode return) as each training episode ends, before the reset:
         # the log uses it to store every episode's KPIs
@@ -409,11 +416,30 @@ class MAPPO:
         while self.steps < cfg.total_steps:
             if self.steps >= self._phase_end():  # only LoRASA's base phase ends before the budget
                 self.switch_to_adapters()
+            steps_before = self.steps
             losses = self.update(self.collect())
+            greedy = self._watch_plateau(steps_before)
             if on_progress is not None:
                 recent = self.finished_returns[-cfg.n_envs * 2 :]
                 mean_ret = float(np.mean(recent)) if recent else float("nan")
-                on_progress(Progress(self.steps, self.updates, mean_ret, self.phase, losses))
+                on_progress(
+                    Progress(self.steps, self.updates, mean_ret, self.phase, losses, greedy)
+                )
+            if not math.isnan(greedy) and plateaued(self.curve):
+                self.switch_to_adapters()
+
+    def _watch_plateau(self, steps_before: int) -> float:
+        """In LoRASA's base phase under the plateau switch, the greedy throughput where the
+        learning curve has a point (the first update past each multiple of `curve_every`, as
+        the job's curve), kept in `self.curve`; nan everywhere else."""
+        cfg = self.cfg
+        if cfg.method != "lorasa" or cfg.lorasa_switch != "plateau" or self.phase != "base":
+            return math.nan
+        every = curve_every(cfg.total_steps)
+        if self.steps // every == steps_before // every:
+            return math.nan
+        self.curve.append(curve_throughput(self.scenario, self.actor))
+        return self.curve[-1]
 
     # --- state, for checkpoints ----------------------------------------------------------
     def state_dict(self) -> TrainerState:
@@ -433,6 +459,7 @@ class MAPPO:
             "updates": self.updates,
             "phase": self.phase,
             "phase_start": self.phase_start,
+            "curve": list(self.curve),
             "value_norm": [vn.mean, vn.var, vn.count],
             "numpy_rng": self.rng.bit_generator.state,
             "envs": [list(env.episode_counter) for env in self.envs],
@@ -456,6 +483,7 @@ class MAPPO:
         self.generator.set_state(tensors["rng.sampling"])
         self.steps, self.updates = meta["steps"], meta["updates"]
         self.phase_start = meta["phase_start"]
+        self.curve = list(meta.get("curve", []))
         vn = self.value_norm
         vn.mean, vn.var, vn.count = meta["value_norm"]
         self.rng.bit_generator.state = meta["numpy_rng"]
