@@ -44,6 +44,7 @@ EXPECTED = {
     "bench_training.py": [rf"^ratio training new/today steps-per-cpu-s = {NUM}x$"],
     "bench_train_code.py": [rf"^ratio ps head/base steps-per-cpu-s = {NUM}x$"],
     "bench_method_cost.py": [rf"^ratio nps/ps cpu-per-step longest = {NUM}x$"],
+    "bench_startup.py": [rf"^startup optimiser build = {NUM}s$"],
 }
 
 
