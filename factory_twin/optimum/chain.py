@@ -46,6 +46,7 @@ from factory_twin.optimum.state import (
     SETUP,
     Machine,
     State,
+    admits_order,
     decide,
     empty_line,
     pending,
@@ -211,7 +212,7 @@ class _Builder:
         clear every held flag: held machines decide again after anything happens."""
         model = self.model
         base = _clear_held(state)
-        if model.source == "poisson" and len(state[0][0]) < model.stations[0].capacity:
+        if model.source == "poisson" and admits_order(model, state):
             for k, q in enumerate(model.mix):
                 work = to_work(base)
                 work[0][0].append(k)

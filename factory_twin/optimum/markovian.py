@@ -17,9 +17,9 @@ from factory_twin.scenario import (
     Distribution,
     Erlang,
     Exponential,
-    PoissonSource,
     Scenario,
     Station,
+    order_rate,
 )
 
 
@@ -33,8 +33,9 @@ def markovian_model(scenario: Scenario, file: str = "<scenario>") -> LineModel:
     return LineModel(
         products=tuple(scenario.product_names),
         mix=tuple(p.mix for p in scenario.products),
-        source=source.kind,
-        arrival_rate=source.rate if isinstance(source, PoissonSource) else 0.0,
+        # orders under a CONWIP cap are a Poisson source whose arrivals also need WIP < limit
+        source="poisson" if order_rate(source) is not None else source.kind,
+        arrival_rate=order_rate(source) or 0.0,
         wip_limit=source.limit if isinstance(source, ConwipSource) else 0,
         stations=stations,
         wait_time=scenario.wait_time,

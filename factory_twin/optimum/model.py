@@ -57,9 +57,9 @@ class StationModel:
 class LineModel:
     products: tuple[str, ...]
     mix: tuple[float, ...]
-    source: str  # "saturated", "poisson" or "conwip"
+    source: str  # "saturated", "poisson" (orders) or "conwip" (released when a part leaves)
     arrival_rate: float  # poisson only
-    wip_limit: int  # conwip only
+    wip_limit: int  # conwip, or poisson orders admitted under a CONWIP cap; 0: no cap
     stations: tuple[StationModel, ...]
     wait_time: float  # the scenario's hold; used only when nothing else can happen
     good_unit: float

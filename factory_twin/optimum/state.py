@@ -59,6 +59,12 @@ def wip(state: State) -> int:
     return sum(len(buf) + sum(m[0] in WITH_PART for m in ms) for buf, ms in state)
 
 
+def admits_order(model: LineModel, state: State) -> bool:
+    """An arriving order enters: the first buffer has room and WIP is under the cap, if any."""
+    room = len(state[0][0]) < model.stations[0].capacity
+    return room and (model.wip_limit == 0 or wip(state) < model.wip_limit)
+
+
 def pending(model: LineModel, state: State) -> tuple[int, int] | None:
     """(station, machine) of the first machine that must decide now: free, not holding, with
     parts waiting; None when the state is tangible (time passes until the next event)."""

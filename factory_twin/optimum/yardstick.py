@@ -21,7 +21,7 @@ from factory_twin.optimum.solve import fixed, optimise
 from factory_twin.optimum.structure import habits, sentences
 from factory_twin.optimum.value import LineOptimum
 from factory_twin.policy.heuristics import conwip_limit, with_conwip
-from factory_twin.scenario import Scenario
+from factory_twin.scenario import Scenario, order_rate
 
 PER_HOUR = 60.0
 _SOLVED: dict[str, LineOptimum | None] = {}  # scenario content hash -> its optimum
@@ -112,8 +112,14 @@ def _fixed(scenario: Scenario, file: str, name: str, max_states: int) -> PolicyV
     named = named_policies(len(scenario.products))[name]
     note = ""
     if named.conwip:
+        cap = conwip_limit(scenario)
         scenario = with_conwip(scenario)
-        note = f"CONWIP release (limit {conwip_limit(scenario)}): a different line"
+        note = (
+            f"CONWIP release (limit {cap}): a different line"
+            if order_rate(scenario.source) is None
+            else f"orders admitted under a CONWIP cap of {cap}, the rest lost: not a "
+            "decision the optimum has"
+        )
     model = markovian_model(scenario, file)
     chain = build_chain(model, named.policy, named.ordered, named.track_last, max_states)
     value = _value(name, fixed(chain).gains, chain.n_states)

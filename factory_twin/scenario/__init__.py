@@ -41,6 +41,7 @@ from factory_twin.scenario.model import (
     Station,
     Uniform,
     Weibull,
+    order_rate,
 )
 
 __all__ = [
@@ -71,4 +72,5 @@ __all__ = [
     "load_scenario",
     "parse_scenario",
     "parse_scenario_text",
+    "order_rate",
 ]

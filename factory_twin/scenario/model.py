@@ -19,9 +19,10 @@ Guards against scenarios the simulator cannot run (each is a validation error, n
   time (times its fastest speed factor) is below `MIN_TIME`. At least one station must not be
   instant, whatever the source: with a saturated or CONWIP release every part would leave at
   time 0 and be replaced at once (a Poisson line would run, but the `conwip` heuristic
-  re-releases any line under CONWIP). With a saturated source the first non-instant station's
-  input buffer must also be finite when instant stations feed it, or they would fill it at
-  time 0 without end. Instant stations elsewhere are fine: a timed station paces them;
+  re-releases any line under CONWIP, and a CONWIP release without a `rate` is saturated).
+  With a saturated source the first non-instant station's input buffer must also be finite
+  when instant stations feed it, or they would fill it at time 0 without end. Instant
+  stations elsewhere are fine: a timed station paces them;
 - a breakdown's mean time to failure is at least `MIN_TIME` (a machine that fails at once would
   never work and, with an instant repair, never let the clock move);
 - gamma and lognormal coefficients of variation are at most 10 (beyond that nearly every draw
@@ -251,13 +252,23 @@ class PoissonSource(Strict):
 
 
 class ConwipSource(Strict):
-    """Constant WIP: a new part is released whenever one leaves the line."""
+    """Constant WIP: a new part is released whenever one leaves the line. With a `rate`, the
+    line is demand-driven (a Poisson line under CONWIP): orders arrive at random at `rate`
+    per minute and one is admitted only while WIP is below the limit and the first buffer has
+    room, else it is lost, so CONWIP never makes more than the orders that came."""
 
     kind: Literal["conwip"]
     limit: Annotated[int, Field(ge=1, le=100_000)]
+    rate: Annotated[float | None, Field(ge=MIN_RATE, le=MAX_RATE, allow_inf_nan=False)] = None
 
 
 Source = Annotated[SaturatedSource | PoissonSource | ConwipSource, Field(discriminator="kind")]
+
+
+def order_rate(source: SaturatedSource | PoissonSource | ConwipSource) -> float | None:
+    """Orders per minute of a demand-driven source (Poisson, or CONWIP over Poisson orders);
+    None where raw material is always there."""
+    return None if isinstance(source, SaturatedSource) else source.rate
 
 
 class Failure(Strict):

@@ -25,9 +25,9 @@ from factory_twin.scenario import (
     ConwipSource,
     Distribution,
     Exponential,
-    PoissonSource,
     Scenario,
     Station,
+    order_rate,
 )
 from factory_twin.sim import actions
 from factory_twin.sim.buffer import Buffer, Part
@@ -286,12 +286,13 @@ class Line:
         self._mix_rng = streams(seed, "source", "mix")
         self._mix_cum = _cumulative([p.mix for p in scenario.products])
         self._mix_buf: list[float] = []
+        rate = order_rate(scenario.source)
         self._arrivals = (
             Sampler(
-                Exponential(dist="exponential", mean=1.0 / scenario.source.rate),
+                Exponential(dist="exponential", mean=1.0 / rate),
                 streams(seed, "source", "arrivals"),
             )
-            if isinstance(scenario.source, PoissonSource)
+            if rate is not None
             else None
         )
         for st in self.stations:
@@ -312,14 +313,14 @@ class Line:
     def _source(self):
         first = self.stations[0].buffer
         src = self.scenario.source
-        if isinstance(src, PoissonSource):
-            while True:
+        limit = src.limit if isinstance(src, ConwipSource) else math.inf
+        if self._arrivals is not None:
+            while True:  # orders: admitted while the line has room (and WIP is under a cap)
                 yield self.env.timeout(self._arrivals())
-                if first.has_room():
+                if first.has_room() and self.wip < limit:
                     first.add(self._new_part())
                 elif self.measuring:  # like every KPI, only the measured window counts
                     self.totals.lost += 1
-        limit = src.limit if isinstance(src, ConwipSource) else math.inf
         while True:
             while self.wip >= limit:
                 yield self._when_exit()
