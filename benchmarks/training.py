@@ -52,7 +52,7 @@ ABLATION = [
 
 def run_one(path: str, overrides: dict, steps: int, seed: int, n_eval: int, quick: bool):
     """Train one variant with one seed; returns (throughput parts/h per eval seed, scrap %,
-    seconds)."""
+    seconds, the step LoRASA switched to its adapters at or None)."""
     sc = load_scenario(path)
     if quick:
         sc = sc.model_copy(update={"horizon": sc.horizon.model_copy(update={"length": 60.0})})
@@ -65,7 +65,8 @@ def run_one(path: str, overrides: dict, steps: int, seed: int, n_eval: int, quic
     kpis = evaluate_actor(sc, trainer.actor, eval_seeds(n_eval))
     th = [k.throughput * 60.0 for k in kpis]
     scrap = sum(k.scrap_rate for k in kpis) / len(kpis) * 100.0
-    return th, scrap, time.perf_counter() - t0
+    switched = trainer.phase_start if trainer.phase == "adapters" else None
+    return th, scrap, time.perf_counter() - t0, switched
 
 
 def best_heuristic(path: str, n_eval: int) -> tuple[str, object]:
@@ -105,9 +106,10 @@ def main(argv: list[str] | None = None) -> None:
             for sc, _, ov, s in tasks]  # fmt: skip
 
     def arrived(i: int, result) -> None:
-        (sc, label, seed), (th, _, secs) = keys[i], result
+        (sc, label, seed), (th, _, secs, switched) = keys[i], result
+        at = f", adapters from step {switched:,}" if switched is not None else ""
         print(f"{Path(sc).stem:10s} {label:28s} seed {seed}: {mean_ci(th)} parts/h "
-              f"({secs:.0f} s)", flush=True)  # fmt: skip
+              f"({secs:.0f} s{at})", flush=True)  # fmt: skip
 
     results = dict(zip(keys, make_executor(args.jobs, args.ray).map(jobs, arrived), strict=True))
     section = render(args, variants, results)

@@ -146,8 +146,11 @@ def test_training_benchmark_quick_runs_every_variant() -> None:
         cwd=ROOT,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for label in ("PS (no adapters)", "rank 1", "rank 16", "rank 8, deeper layer only"):
+    labels = ("PS (no adapters)", "rank 1", "rank 16", "rank 8, deeper layer only",
+              "rank 8, switch on the plateau (at most 50%)")  # fmt: skip
+    for label in labels:
         assert f"| {label} |" in proc.stdout
+    assert "adapters from step" in proc.stdout  # LoRASA runs say when they switched
 
 
 def _bench_common() -> ModuleType:
