@@ -231,9 +231,11 @@ def checkpoint_bytes(tensors: dict[str, torch.Tensor]) -> int:
 def size_rows(agent_counts: list[int], obs: int, actions: int, hidden: tuple, rank: int) -> list:
     rows = []
     for n in agent_counts:
-        for label, kind in [("PS", "shared"), ("PS+id", "shared-id"), ("NPS", "separate"),
-                            ("LoRASA", "lora")]:  # fmt: skip
-            actor = Actor(ActorConfig(obs, actions, n, hidden, kind=kind, rank=rank))
+        for label, kind, layers in [("PS", "shared", "all"), ("PS+id", "shared-id", "all"),
+                                    ("NPS", "separate", "all"), ("LoRASA", "lora", "all"),
+                                    ("LoRASA, deeper layer only", "lora", "deeper")]:  # fmt: skip
+            actor = Actor(ActorConfig(obs, actions, n, hidden, kind=kind, rank=rank,
+                                      adapter_layers=layers))  # fmt: skip
             counts = actor.parameter_counts()
             row = {
                 "n": n,
@@ -361,7 +363,7 @@ def render(
         "|---:|---|---:|---:|---:|---:|---:|",
     ]
     for s in sizes:
-        lora = s["kind"] == "LoRASA"
+        lora = s["kind"].startswith("LoRASA")
         out.append(
             f"| {s['n']} | {s['kind']} | {s['params']:,} | {s['bytes']:,} | "
             + (
@@ -371,18 +373,24 @@ def render(
             )  # fmt: skip
         )
     worst = max(s["share"] for s in sizes if s["kind"] == "LoRASA")
+    deeper = max(s["share"] for s in sizes if s["kind"] == "LoRASA, deeper layer only")
     share_verdict = "met" if worst <= SHARE_TARGET else "MISSED"
     out += [
         "",
         f"Target: adapter share of the base <= {SHARE_TARGET:.0%} per agent: "
         f"**{share_verdict}** (largest {worst:.1%}).",
+        "",
+        "An adapter on an in x out layer has rank x (in + out) weights against the layer's "
+        f"in x out, about 2 x rank / width of it: at the default width {h[0]} and rank {r} that "
+        f"is {2 * r / h[0]:.1%} per hidden layer, twice round 1's share at width 256. Adapting "
+        f"only the deeper layer (`train --layers deeper`) keeps it at {deeper:.1%}.",
         *minibatch_lines(args, mb),
         END,
     ]
     return "\n".join(out) + "\n"
 
 
-SIZE_SHAPE = (40, 8, (256, 256), 8)
+SIZE_SHAPE = (40, 8, TrainConfig.hidden, TrainConfig.rank)  # the training defaults
 SHARE_TARGET = 0.10
 SIZE_SHAPE_QUICK = (40, 8, (32, 32), 8)
 
