@@ -60,14 +60,15 @@ class PaneState:
         return limiting_station(self.timeline.machines, self.snap.time)
 
     def marks_text(self) -> str:
-        """The bottleneck and the limiting station in words, for a panel's title."""
+        """The bottleneck and the limiting station in words, for the title bar."""
         names = [st.name for st in self.snap.stations]
         parts = []
         if self.bottleneck is not None:
             parts.append(f"bottleneck {names[self.bottleneck]}")
         now = self.limiting
-        parts.append(f"limiting now {names[now[0]]} (active {now[1]:.0f} min)" if now else "")
-        return "  ·  ".join(p for p in parts if p)
+        if now is not None:
+            parts.append(f"limiting now {names[now[0]]} (active {now[1]:.0f} min)")
+        return "  ·  ".join(parts)
 
     def update(self, snap: LineSnap) -> None:
         """Take the next snapshot: extend the history and queue part-dot motion. Call it as
