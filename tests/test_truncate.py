@@ -156,3 +156,14 @@ def test_the_search_finds_the_smallest_passing_rank_in_few_evaluations(need: int
     rank, got = smallest_passing(passes, 8)
     assert rank == need and len(tried) <= 4 and tried[0] == 0
     assert got is None if need == 8 else got.mean == need  # full rank needs no evaluation
+
+
+def test_truncating_a_policy_trained_under_another_log(stored, tmp_path: Path) -> None:
+    """The shipped store comes without its log: the cut versions are indexed without a run."""
+    sc, _, store = stored
+    other = open_db(f"sqlite:///{tmp_path}/fresh.sqlite")
+    other.ensure_scenario(sc.name, sc.content_hash(), "yaml")
+    found = truncate_policy(sc, other, store, SEEDS)
+    assert found.published is not None
+    assert load_trained(store, sc, "lorasa").lorasa_set == found.published
+    assert not other.has_run(load_trained(store, sc, "lorasa").run_id)

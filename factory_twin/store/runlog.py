@@ -230,6 +230,16 @@ class Database:
         if self.write(do, f"{doing} {run_id}") == 0:
             raise self._missing_run(run_id)
 
+    def has_run(self, run_id: int) -> bool:
+        """Whether this log holds the run: a stored policy may come from another log (the
+        shipped store, a colleague's folder) whose run ids mean nothing here."""
+
+        def do(session: Session) -> bool:
+            found = session.execute(select(RunRow.id).where(RunRow.id == run_id))
+            return found.first() is not None
+
+        return self.read(do, f"looking up run {run_id}")
+
     def get_run(self, run_id: int) -> RunInfo:
         """The run with this id; StoreError if there is none."""
 

@@ -210,6 +210,8 @@ def publish_adapters(
     kept_from = {k: v for k, v in policy.adapters_from.items() if k not in new}
     published = replace(policy, adapters={**policy.adapters, **new}, adapters_from=kept_from)
     publish_lorasa_set(store, scenario.name, published, t.run_id)
+    # the files keep the run they came from; the log links it only where it holds that run
+    logged = t.run_id if t.run_id is not None and db.has_run(t.run_id) else None
     for name, saved in new.items():
         db.add_adapter_version(
             scenario.name,
@@ -220,7 +222,7 @@ def publish_adapters(
             bh,
             ranks[name],
             alpha * ranks[name] / cfg.rank,
-            run_id=t.run_id,
+            run_id=logged,
         )
     return published
 
