@@ -73,9 +73,10 @@ def test_rank_r_is_the_best_rank_r_approximation(r: int) -> None:
         # Eckart-Young: the error is exactly the discarded singular values
         err = np.linalg.norm(_delta(ad, layer) - _delta(cut, layer))
         assert err == pytest.approx(np.sqrt((s[r:] ** 2).sum()), rel=1e-5)
-    assert singular_values(ad)["layers.0"] == pytest.approx(
-        np.linalg.svd(_delta(ad, 0), compute_uv=False).tolist()
-    )
+    # the rank-4 adapter's B A has 4 singular values; the 3 more of a 9 x 7 SVD are rounding
+    full = np.linalg.svd(_delta(ad, 0), compute_uv=False)
+    assert singular_values(ad)["layers.0"] == pytest.approx(full[:4].tolist())
+    assert np.all(full[4:] < 1e-12 * full[0])
 
 
 def test_padding_keeps_the_update_and_rank_zero_is_no_update() -> None:

@@ -56,13 +56,13 @@ def truncated(tensors: dict[str, Tensor], rank: int) -> dict[str, Tensor]:
 
 
 def singular_values(tensors: dict[str, Tensor]) -> dict[str, list[float]]:
-    """Each layer's singular values of ``B A``, largest first (what truncation throws away)."""
-    return {
-        layer: torch.linalg.svdvals(
-            tensors[f"{layer}.B"].double() @ tensors[f"{layer}.A"].double()
-        ).tolist()
-        for layer in _layers(tensors)
-    }
+    """Each layer's singular values of ``B A``, largest first (what truncation throws away):
+    as many as the adapter's rank, the rank of ``B A`` at most (the rest are rounding)."""
+    out = {}
+    for layer in _layers(tensors):
+        a, b = tensors[f"{layer}.A"].double(), tensors[f"{layer}.B"].double()
+        out[layer] = torch.linalg.svdvals(b @ a)[: a.shape[0]].tolist()
+    return out
 
 
 def padded(tensors: dict[str, Tensor], rank: int) -> dict[str, Tensor]:
