@@ -17,17 +17,23 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from dataclasses import replace
 
 import torch
 
-from common import SCENARIOS, interleaved, machine_lines, markers, publish, ratio_summary
+from common import (
+    SCENARIOS,
+    interleaved,
+    machine_lines,
+    markers,
+    publish,
+    ratio_summary,
+    training_cpu_rate,
+)
 from factory_twin.policy.registry import METHODS
 from factory_twin.scenario import Scenario, load_scenario
 from factory_twin.scenario.synthetic import serial_line
 from factory_twin.train.config import TrainConfig
-from factory_twin.train.mappo import MAPPO
 
 NAME = "bench_method_cost"
 
@@ -42,17 +48,9 @@ def lines(quick: bool) -> dict[str, Scenario]:
     }
 
 
-def timed_run(sc: Scenario, method: str, updates: int, seed: int, quick: bool) -> dict:
-    """CPU seconds of `updates` collect+update rounds (construction excluded)."""
+def config(method: str, seed: int, quick: bool) -> TrainConfig:
     base = TrainConfig(method=method, seed=seed)
-    if quick:
-        base = replace(base, n_envs=2, rollout_len=32, hidden=(32, 32))
-    cfg = replace(base, total_steps=updates * base.n_envs * base.rollout_len)
-    trainer = MAPPO(sc, cfg)
-    t0 = time.process_time()
-    trainer.train()
-    cpu = time.process_time() - t0
-    return {"seconds": cpu, "steps_per_cpu_s": trainer.steps / cpu}
+    return replace(base, n_envs=2, rollout_len=32, hidden=(32, 32)) if quick else base
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         args.updates, args.rounds = 2, 1
     scenarios = lines(args.quick)
     cases = {
-        (line, method): (lambda r, sc=sc, m=method: timed_run(sc, m, args.updates, r, args.quick))
+        (line, method): (
+            lambda r, sc=sc, m=method: training_cpu_rate(sc, config(m, r, args.quick), args.updates)
+        )
         for line, sc in scenarios.items()
         for method in METHODS
     }

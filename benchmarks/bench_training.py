@@ -17,15 +17,19 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
-from dataclasses import replace
 
 import torch
 
-from common import interleaved, machine_lines, markers, publish, ratio_summary, shipped_scenarios
-from factory_twin.scenario import Scenario
+from common import (
+    interleaved,
+    machine_lines,
+    markers,
+    publish,
+    ratio_summary,
+    shipped_scenarios,
+    training_cpu_rate,
+)
 from factory_twin.train.config import TrainConfig
-from factory_twin.train.mappo import MAPPO
 
 NAME = "bench_training"
 TARGET = 2.0  # new steps per CPU-second over today's
@@ -38,17 +42,6 @@ def configs() -> dict[str, dict]:
     new = TrainConfig()
     return {"today": TODAY, "new": {"hidden": new.hidden, "update_epochs": new.update_epochs,
                                     "minibatches": new.minibatches}}  # fmt: skip
-
-
-def timed_run(sc: Scenario, method: str, overrides: dict, updates: int, seed: int) -> dict:
-    """CPU seconds of `updates` collect+update rounds (construction excluded)."""
-    base = TrainConfig(method=method, seed=seed, **overrides)
-    cfg = replace(base, total_steps=updates * base.n_envs * base.rollout_len)
-    trainer = MAPPO(sc, cfg)
-    t0 = time.process_time()
-    trainer.train()
-    cpu = time.process_time() - t0
-    return {"seconds": cpu, "steps_per_cpu_s": trainer.steps / cpu}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -69,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         args.updates, args.rounds = 2, 1
     cases = {
         (line, method, name): (
-            lambda r, sc=sc, m=method, ov=ov: timed_run(sc, m, ov, args.updates, seed=r)
+            lambda r, sc=sc, m=method, ov=ov: training_cpu_rate(
+                sc, TrainConfig(method=m, seed=r, **ov), args.updates
+            )
         )
         for line, sc in lines.items()
         for method in METHODS

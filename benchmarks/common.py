@@ -19,7 +19,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import simpy
@@ -197,3 +199,17 @@ def summary_section(text: str) -> str:
 def _anchor(title: str) -> str:
     """GitHub's heading anchor: lower case, punctuation dropped, spaces to hyphens."""
     return re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
+
+
+def training_cpu_rate(sc: Scenario, cfg, updates: int) -> dict:
+    """CPU seconds of `updates` collect+update rounds of `cfg` (a TrainConfig) on `sc`,
+    construction excluded, and env steps per CPU-second: the training benchmarks' one timing
+    (this process's CPU time, so other programs' load does not count)."""
+    from factory_twin.train.mappo import MAPPO  # torch: only the benchmarks that train load it
+
+    cfg = replace(cfg, total_steps=updates * cfg.n_envs * cfg.rollout_len)
+    trainer = MAPPO(sc, cfg)
+    t0 = time.process_time()
+    trainer.train()
+    cpu = time.process_time() - t0
+    return {"seconds": cpu, "steps_per_cpu_s": trainer.steps / cpu}
