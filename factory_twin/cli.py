@@ -34,13 +34,14 @@ from factory_twin.cli_args import (
     err_console,
     fail,
     int_range,
+    one_of,
     scenario_warnings_as_lines,
 )
 from factory_twin.cli_progress import bars, console, progress_bars
-from factory_twin.errors import FactoryTwinError, OptionError
+from factory_twin.errors import FactoryTwinError
 from factory_twin.policy.registry import HEURISTICS, METHODS, label, names, resolve, training_method
 from factory_twin.scenario import json_schema, load_scenario
-from factory_twin.train.config import LORASA_BASES, LORASA_SWITCHES, TrainConfig
+from factory_twin.train.config import ADAPTER_LAYERS, LORASA_BASES, LORASA_SWITCHES, TrainConfig
 
 app = typer.Typer(
     help="Digital twin of production lines whose stations learn (MAPPO + LoRASA adapters).",
@@ -180,11 +181,7 @@ def train(
         str, typer.Option(help="LoRASA: shared policy the adapters start from: ps | ps-id")
     ] = TrainConfig.lorasa_base,
     lorasa_switch: Annotated[
-        str,
-        typer.Option(
-            help="LoRASA: switch at --switch (fixed) or once the greedy curve stops rising, "
-            "at the latest at --switch (plateau)"
-        ),
+        str, typer.Option(help="LoRASA: switch at --switch (fixed) or on the curve's plateau")
     ] = TrainConfig.lorasa_switch,
     resume: Annotated[
         int | None,
@@ -209,16 +206,9 @@ def train(
     from factory_twin.workflows import train as train_workflow
 
     training_method(method)
-    if layers not in ("all", "deeper"):
-        raise OptionError(f"--layers must be 'all' or 'deeper', got {layers!r}")
-    if lorasa_base not in LORASA_BASES:
-        raise OptionError(
-            f"--lorasa-base must be one of {', '.join(LORASA_BASES)}, got {lorasa_base!r}"
-        )
-    if lorasa_switch not in LORASA_SWITCHES:
-        raise OptionError(
-            f"--lorasa-switch must be one of {', '.join(LORASA_SWITCHES)}, got {lorasa_switch!r}"
-        )
+    one_of("--layers", layers, ADAPTER_LAYERS)
+    one_of("--lorasa-base", lorasa_base, LORASA_BASES)
+    one_of("--lorasa-switch", lorasa_switch, LORASA_SWITCHES)
     cfg = TrainConfig(
         method=method, total_steps=steps, seed=seed, rank=rank, alpha=alpha,
         adapter_layers=layers, switch_fraction=switch, lorasa_base=lorasa_base,

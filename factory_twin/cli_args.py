@@ -79,6 +79,13 @@ def fail(exc: FactoryTwinError) -> NoReturn:
     raise typer.Exit(2)
 
 
+def one_of(option: str, value: str, allowed: tuple[str, ...]) -> str:
+    """`value` if it is one of `allowed`, else a one-line OptionError naming them."""
+    if value not in allowed:
+        raise OptionError(f"{option} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
 def int_range(option: str, low: int, high: int) -> Callable[[int | None], int | None]:
     """A typer callback refusing values of ``option`` outside ``low..high`` (None passes)."""
 

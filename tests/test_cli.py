@@ -165,7 +165,7 @@ def test_unknown_training_method_lists_the_methods(tmp_path: Path, command: str,
 @pytest.mark.parametrize(
     "option, value, message",
     [
-        ("--layers", "middle", "error: --layers must be 'all' or 'deeper', got 'middle'"),
+        ("--layers", "middle", "error: --layers must be one of all, deeper, got 'middle'"),
         ("--lorasa-base", "nps", "error: --lorasa-base must be one of ps, ps-id, got 'nps'"),
         (
             "--lorasa-switch",

@@ -231,14 +231,9 @@ class Database:
             raise self._missing_run(run_id)
 
     def has_run(self, run_id: int) -> bool:
-        """Whether this log holds the run: a stored policy may come from another log (the
-        shipped store, a colleague's folder) whose run ids mean nothing here."""
-
-        def do(session: Session) -> bool:
-            found = session.execute(select(RunRow.id).where(RunRow.id == run_id))
-            return found.first() is not None
-
-        return self.read(do, f"looking up run {run_id}")
+        """Whether this log holds the run (a stored policy may come from another log)."""
+        found = select(RunRow.id).where(RunRow.id == run_id)
+        return self.read(lambda s: s.execute(found).first() is not None, f"finding run {run_id}")
 
     def get_run(self, run_id: int) -> RunInfo:
         """The run with this id; StoreError if there is none."""

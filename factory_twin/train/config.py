@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+ADAPTER_LAYERS = ("all", "deeper")  # which hidden layers carry adapters (policy.networks)
 LORASA_BASES = ("ps", "ps-id")  # shared policies LoRASA's adapters can start from
 # when LoRASA's base phase ends: after `switch_fraction` of the budget ("fixed"), or at the
 # first greedy curve point that is no better than the ones before (train/switch.py), at the
@@ -47,7 +48,7 @@ class TrainConfig:
     hidden: tuple[int, ...] = (128, 128)
     rank: int = 8
     alpha: float | None = None
-    adapter_layers: str = "all"  # all | deeper
+    adapter_layers: str = "all"  # one of ADAPTER_LAYERS
     switch_fraction: float = 0.5  # LoRASA: share of the budget trained as plain PS first
     lorasa_switch: str = "fixed"  # LoRASA: one of LORASA_SWITCHES
     # LoRASA: the shared policy its adapters start from, one of LORASA_BASES (the paper's
