@@ -8,7 +8,7 @@ FIFO dispatching. `policy.registry` names the heuristics and says how each one i
 
 from __future__ import annotations
 
-from factory_twin.scenario import ConwipSource, PoissonSource, Scenario, Station
+from factory_twin.scenario import ConwipSource, Scenario, Station, order_rate
 from factory_twin.sim import actions
 from factory_twin.sim.line import Decider, Machine, StationSim
 
@@ -71,6 +71,5 @@ def with_conwip(scenario: Scenario, limit: int | None = None) -> Scenario:
     """The same line released under CONWIP (a new part enters only when one leaves); a
     Poisson line keeps its orders, admitted only under the cap (demand is not invented)."""
     cap = limit if limit is not None else conwip_limit(scenario)
-    src = scenario.source
-    rate = src.rate if isinstance(src, PoissonSource) else None
+    rate = order_rate(scenario.source)
     return scenario.model_copy(update={"source": ConwipSource(kind="conwip", limit=cap, rate=rate)})
