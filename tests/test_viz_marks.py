@@ -179,3 +179,17 @@ def test_live_driver_names_validates_bottleneck_and_the_slow_station_limits_most
             seen.append(now[0])
     assert len(seen) >= 50
     assert seen.count(1) / len(seen) >= 0.8, seen
+
+
+@pytest.mark.parametrize(("width", "side_by_side"), [(900, True), (400, False)])
+def test_strips_sit_below_the_charts_side_by_side_when_wide(width: int, side_by_side: bool):
+    area = pygame.Rect(10, 20, width, 600)
+    thr, wip, gantt, levels = charts_layout(area, 6)
+    for r in (thr, wip, gantt, levels):
+        assert area.contains(r), r
+    assert not gantt.colliderect(levels)
+    assert max(thr.bottom, wip.bottom) <= min(gantt.top, levels.top)
+    if side_by_side:
+        assert (gantt.y, gantt.height) == (levels.y, levels.height) and gantt.right < levels.x
+    else:
+        assert gantt.bottom < levels.top and gantt.width == levels.width == area.width
