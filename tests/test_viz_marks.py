@@ -97,7 +97,7 @@ def test_boxes_mark_validates_bottleneck_and_the_station_limiting_now() -> None:
     pane = play(alternating_run())
     assert pane.bottleneck == 2
     assert pane.limiting == (1, 240.0)
-    assert pane.marks_text() == "bottleneck s2  ·  limiting now s1 (active 240 min)"
+    assert pane.marks_text(pane.limiting) == "bottleneck s2  ·  limiting now s1 (active 240 min)"
     (lay,) = draw_frame(surface, [pane])
     for i, sl in enumerate(lay.stations):
         bar = bottleneck_bar(sl)

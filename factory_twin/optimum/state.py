@@ -54,7 +54,7 @@ def freeze(work: Work, ordered: bool) -> State:
     )
 
 
-def wip(state: State) -> int:
+def wip(state: State | Work) -> int:
     """Parts in the line: waiting in buffers or on machines (working, down or blocked)."""
     return sum(len(buf) + sum(m[0] in WITH_PART for m in ms) for buf, ms in state)
 
@@ -140,8 +140,7 @@ def _release_room(model: LineModel, work: Work) -> int:
     if model.source == "saturated":
         return free_places
     if model.source == "conwip":
-        parts = sum(len(buf) + sum(m[0] in WITH_PART for m in ms) for buf, ms in work)
-        return max(0, min(free_places, model.wip_limit - parts))
+        return max(0, min(free_places, model.wip_limit - wip(work)))
     return 0
 
 

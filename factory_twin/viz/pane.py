@@ -59,13 +59,13 @@ class PaneState:
         """(station, minutes) of the station limiting the line now (`limiting_station`)."""
         return limiting_station(self.timeline.machines, self.snap.time)
 
-    def marks_text(self) -> str:
-        """The bottleneck and the limiting station in words, for the title bar."""
+    def marks_text(self, now: tuple[int, float] | None) -> str:
+        """The bottleneck and the limiting station `now` (`limiting`) in words, for the title
+        bar."""
         names = [st.name for st in self.snap.stations]
         parts = []
         if self.bottleneck is not None:
             parts.append(f"bottleneck {names[self.bottleneck]}")
-        now = self.limiting
         if now is not None:
             parts.append(f"limiting now {names[now[0]]} (active {now[1]:.0f} min)")
         return "  ·  ".join(parts)

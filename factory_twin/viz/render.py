@@ -181,9 +181,14 @@ def bottleneck_bar(sl: StationLayout) -> pygame.Rect:
 
 
 def draw_line(
-    surface: pygame.Surface, lay: PaneLayout, pane: PaneState, selected: int | None = None
+    surface: pygame.Surface,
+    lay: PaneLayout,
+    pane: PaneState,
+    selected: int | None = None,
+    limiting: int | None = None,
 ) -> None:
-    """Arrows with moving part dots, then the station boxes on top."""
+    """Arrows with moving part dots, then the station boxes on top (the `limiting` one ringed,
+    `validate`'s bottleneck barred)."""
     for j, (poly, length) in enumerate(zip(lay.arrows, lay.arrow_lengths, strict=False)):
         pygame.draw.lines(surface, theme.ARROW, False, poly, 2)
         _arrowhead(surface, poly[-1], poly[-2])
@@ -194,10 +199,10 @@ def draw_line(
             pygame.draw.circle(surface, theme.PART_DOT, (round(x), round(y)), 3)
             pos += theme.DOT_SPACING
     snap = pane.snap
-    now = pane.limiting
+    bottleneck = pane.bottleneck
     for i, (sl, st) in enumerate(zip(lay.stations, snap.stations, strict=False)):
-        draw_station(surface, sl, st, snap.products, selected == i, pane.bottleneck == i,
-                     now is not None and now[0] == i)  # fmt: skip
+        draw_station(surface, sl, st, snap.products, selected == i, bottleneck == i,
+                     limiting == i)  # fmt: skip
 
 
 # --- legend, title, pane, frame --------------------------------------------------------------
@@ -266,8 +271,9 @@ def draw_pane(
     snap: LineSnap = pane.snap
     lay = layout(snap, rect)
     pygame.draw.rect(surface, theme.PANE_BG, rect)
-    draw_title(surface, lay.title, pane.label, status, snap.time, pane.marks_text())
-    draw_line(surface, lay, pane, selected)
+    now = pane.limiting  # the active-period scan, once per frame
+    draw_title(surface, lay.title, pane.label, status, snap.time, pane.marks_text(now))
+    draw_line(surface, lay, pane, selected, now[0] if now is not None else None)
     axes = axes or shared_axes([pane])
     if view == "charts":
         draw_charts(surface, lay.kpi, pane, axes, others, selected)
