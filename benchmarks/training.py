@@ -47,6 +47,11 @@ ABLATION = [
         {"switch_fraction": 0.1, "lorasa_base": "ps-id"},
     ),
     ("rank 8, switch on the plateau (at most 50%)", "switch point", {"lorasa_switch": "plateau"}),
+    (
+        "rank 8, adapter entropy 0.03 (as the base)",
+        "exploration",
+        {"adapter_ent_coef": TrainConfig.ent_coef},
+    ),
 ]
 
 

@@ -392,7 +392,8 @@ class MAPPO:
         # masked actions have probability exactly 0 and a finite log-probability: no NaN
         entropy = -(logp_all.exp() * logp_all).sum(-1).mean()
         value_loss = 0.5 * (self.critic(state, agent) - ret).square().mean()
-        loss = policy_loss - cfg.ent_coef * entropy + cfg.vf_coef * value_loss
+        ent_coef = cfg.adapter_ent_coef if self.phase == "adapters" else cfg.ent_coef
+        loss = policy_loss - ent_coef * entropy + cfg.vf_coef * value_loss
         if not torch.isfinite(loss):
             raise TrainingError(
                 f"loss became {loss.item()} at step {self.steps}; stopping, the last "
