@@ -126,3 +126,20 @@ def test_checkpoint_keeps_the_curve(monkeypatch):
 def test_unknown_switch_is_refused():
     with pytest.raises(ValueError, match="lorasa_switch must be one of"):
         small_config(lorasa_switch="early")
+
+
+def entropy_by_phase(adapter_ent_coef: float) -> dict[str, list[float]]:
+    """Each update's policy entropy, by phase, of a small LoRASA run."""
+    cfg = small_config(method="lorasa", total_steps=8192, adapter_ent_coef=adapter_ent_coef)
+    seen: dict[str, list[float]] = {"base": [], "adapters": []}
+    MAPPO(small_line(), cfg).train(lambda p: seen[p.phase].append(p.losses["entropy"]))
+    return seen
+
+
+def test_adapter_phase_entropy_bonus_applies_after_the_switch_only():
+    """The adapters' own bonus leaves the base phase as it was, and a larger one keeps the
+    adapted policy trying more actions."""
+    low, high = entropy_by_phase(0.0), entropy_by_phase(0.5)
+    assert low["base"] == high["base"]
+    assert len(low["adapters"]) >= 2
+    assert high["adapters"][-1] > low["adapters"][-1] + 0.05
