@@ -23,9 +23,9 @@ class TrainConfig:
     Round 2 (benchmarks/bench_training.py, methods_table.py): width (128, 128) and 3 PPO epochs
     train 1.5-2x as many env steps per CPU-second as round 1's (256, 256) x 4 epochs; on
     bottling, width 64 lost the filler's fast mode on one of two seeds. LoRASA switches to its
-    adapters half-way: an early switch (10%) helped on glass_line, where stations need opposite
-    actions (48.3 against 46.7 parts/h, not separated over 5 seeds), but froze a base that had
-    not learned to batch or push the filler on bottling (39.6 against PS's 58.0)."""
+    adapters half-way: an early switch (10%) froze a base on bottling that had not learned to
+    batch or push the filler (40.9 against 51.5 parts/h, 5 seeds), and gained +0.7 parts/h
+    (not separated) on glass_line (benchmarks/RESULTS.md, "Exploration after the switch")."""
 
     method: str = "lorasa"  # one of policy.registry.METHODS
     total_steps: int = 400_000  # env steps over all parallel envs (the shared budget)
@@ -46,7 +46,8 @@ class TrainConfig:
     # LoRASA's adapter phase: adapters start at zero on a base that has all but stopped trying
     # the actions only some stations should take (glass_line: fast at 1-2% everywhere at the
     # switch), and their gradient is proportional to that probability; a stronger bonus makes
-    # them try again (glass_line, seed 1: 49.4 parts/h against 46.4 at 0.03, 46.3 at 0.3)
+    # them try again (glass_line, 5 seeds: +0.99 parts/h over 0.03, bottling +0.34, neither
+    # separated; 0.3 spread every station over every action)
     adapter_ent_coef: float = 0.1
     vf_coef: float = 0.5
     max_grad_norm: float = 0.5
