@@ -50,7 +50,12 @@ ABLATION = [
     (
         "rank 8, adapter entropy 0.03 (as the base)",
         "exploration",
-        {"adapter_ent_coef": TrainConfig.ent_coef},
+        {"adapter_ent_coef": TrainConfig.ent_coef, "adapter_ent_anneal": False},
+    ),
+    (
+        "rank 8, adapter entropy 0.1, constant",
+        "exploration",
+        {"adapter_ent_anneal": False},
     ),
 ]
 

@@ -28,7 +28,8 @@ RECORD = Path(__file__).parent / "data" / "same_result.json"
 LINES = [ROOT / "scenarios" / f"{name}.yaml" for name in ("bottling", "engine", "smt")]
 # pinned rather than the defaults, so that a change of default is not a change of code
 SHORT = dict(total_steps=2048, n_envs=2, rollout_len=64, hidden=(32, 32), episode_minutes=120.0,
-             update_epochs=4, switch_fraction=0.5, adapter_ent_coef=0.03)  # fmt: skip
+             update_epochs=4, switch_fraction=0.5, adapter_ent_coef=0.03,
+             adapter_ent_anneal=False)  # fmt: skip
 
 
 def kernel_family() -> str:

@@ -45,10 +45,11 @@ class TrainConfig:
     ent_coef: float = 0.03
     # LoRASA's adapter phase: adapters start at zero on a base that has all but stopped trying
     # the actions only some stations should take (glass_line: fast at 1-2% everywhere at the
-    # switch), and their gradient is proportional to that probability; a stronger bonus makes
-    # them try again (glass_line, 5 seeds: +0.99 parts/h over 0.03, bottling +0.34, neither
-    # separated; at 0.3, on one seed, every station rushed at 13-50%, the scrapping ones too)
+    # switch), and their gradient is proportional to that probability. This bonus at the switch
+    # makes them try again; it falls linearly to zero by the end, so the adapted policy ends
+    # decided (benchmarks/RESULTS.md, "Exploration after the switch")
     adapter_ent_coef: float = 0.1
+    adapter_ent_anneal: bool = True  # False: the adapter phase's bonus stays constant
     vf_coef: float = 0.5
     max_grad_norm: float = 0.5
     hidden: tuple[int, ...] = (128, 128)

@@ -200,14 +200,26 @@ class MAPPO:
             return int(cfg.switch_fraction * cfg.total_steps)
         return cfg.total_steps
 
+    def _phase_left(self) -> float:
+        """Share of the current phase still to run, 1 at its start and 0 at its end."""
+        span = max(self._phase_end() - self.phase_start, 1)
+        return max(1.0 - (self.steps - self.phase_start) / span, 0.0)
+
     def _anneal(self) -> None:
         """Linear decay to zero over the current phase (CleanRL): late updates fine-tune."""
         if not self.cfg.anneal_lr:
             return
-        span = max(self._phase_end() - self.phase_start, 1)
-        frac = max(1.0 - (self.steps - self.phase_start) / span, 0.0)
+        frac = self._phase_left()
         for g in self.optimizer.param_groups:
             g["lr"] = g["initial_lr"] * frac
+
+    def _ent_coef(self) -> float:
+        """The entropy bonus of this update: the base's, or in LoRASA's adapter phase its own,
+        by default falling linearly to zero so that the adapted policy ends decided."""
+        cfg = self.cfg
+        if self.phase != "adapters":
+            return cfg.ent_coef
+        return cfg.adapter_ent_coef * (self._phase_left() if cfg.adapter_ent_anneal else 1.0)
 
     # --- rollout -------------------------------------------------------------------------
     def _reset_all(self) -> None:
@@ -392,8 +404,7 @@ class MAPPO:
         # masked actions have probability exactly 0 and a finite log-probability: no NaN
         entropy = -(logp_all.exp() * logp_all).sum(-1).mean()
         value_loss = 0.5 * (self.critic(state, agent) - ret).square().mean()
-        ent_coef = cfg.adapter_ent_coef if self.phase == "adapters" else cfg.ent_coef
-        loss = policy_loss - ent_coef * entropy + cfg.vf_coef * value_loss
+        loss = policy_loss - self._ent_coef() * entropy + cfg.vf_coef * value_loss
         if not torch.isfinite(loss):
             raise TrainingError(
                 f"loss became {loss.item()} at step {self.steps}; stopping, the last "
