@@ -143,3 +143,16 @@ def test_adapter_phase_entropy_bonus_applies_after_the_switch_only():
     assert low["base"] == high["base"]
     assert len(low["adapters"]) >= 2
     assert high["adapters"][-1] > low["adapters"][-1] + 0.05
+
+
+@pytest.mark.parametrize("anneal, halfway", [(True, 0.05), (False, 0.1)])
+def test_adapter_phase_bonus_falls_to_zero_over_the_phase(anneal: bool, halfway: float):
+    cfg = small_config(method="lorasa", total_steps=8192, adapter_ent_coef=0.1,
+                       adapter_ent_anneal=anneal)  # fmt: skip
+    tr = MAPPO(small_line(), cfg)
+    assert tr._ent_coef() == cfg.ent_coef
+    tr.steps = 4096
+    tr.switch_to_adapters()
+    assert tr._ent_coef() == pytest.approx(0.1)
+    tr.steps = 6144
+    assert tr._ent_coef() == pytest.approx(halfway)
