@@ -14,8 +14,9 @@ from factory_twin.env import LineEnv
 from factory_twin.errors import TrainingError
 from factory_twin.policy.acting import act
 from factory_twin.train.config import TrainConfig
-from factory_twin.train.mappo import MAPPO, TrainerState, explained_variance
+from factory_twin.train.mappo import MAPPO, TrainerState
 from factory_twin.train.rollout import Rollout
+from factory_twin.train.value_stats import explained_variance
 
 TWO = [{"name": "a", "mix": 0.5}, {"name": "b", "mix": 0.5}]
 

@@ -48,33 +48,10 @@ from factory_twin.train.evaluate import curve_every, curve_throughput
 from factory_twin.train.rollout import Rollout
 from factory_twin.train.switch import plateaued
 from factory_twin.train.tensors import optimizer_state, optimizer_tensors, prefixed, unprefixed
+from factory_twin.train.value_stats import RunningMeanStd, explained_variance
 
 STAT_NAMES = ("policy", "value", "entropy", "approx_kl", "clipfrac")
 """What `MAPPO.update` reports per minibatch (means over them), besides explained variance."""
-
-
-class RunningMeanStd:
-    """Running mean/variance of value targets (value normalisation as in MAPPO)."""
-
-    def __init__(self) -> None:
-        self.mean, self.var, self.count = 0.0, 1.0, 1e-4
-
-    def update(self, x: np.ndarray) -> None:
-        m, v, n = float(x.mean()), float(x.var()), x.size
-        delta, total = m - self.mean, self.count + n
-        self.mean += delta * n / total
-        self.var = (self.var * self.count + v * n + delta**2 * self.count * n / total) / total
-        self.count = total
-
-    @property
-    def std(self) -> float:
-        return math.sqrt(self.var) + 1e-8
-
-
-def explained_variance(predicted: np.ndarray, target: np.ndarray) -> float:
-    """``1 - Var(target - predicted) / Var(target)``; nan when the target does not vary."""
-    var = float(np.var(target))
-    return float("nan") if var == 0.0 else 1.0 - float(np.var(target - predicted)) / var
 
 
 @dataclass
