@@ -106,7 +106,10 @@ def one_seed(args, seed: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         db, store = open_db(f"sqlite:///{tmp}/log.sqlite"), PolicyStore(Path(tmp) / "store")
         sid = db.ensure_scenario(line.name, line.content_hash(), "yaml")
-        cfg = TrainConfig(method="lorasa", total_steps=args.steps, seed=seed, **small)
+        # a base that sees station ids has no input for a new station (train/extend.py)
+        cfg = TrainConfig(
+            method="lorasa", lorasa_base="ps", total_steps=args.steps, seed=seed, **small
+        )
         t0 = time.perf_counter()
         train_method(line, sid, cfg, db, store)
         base_seconds = time.perf_counter() - t0

@@ -46,6 +46,7 @@ ABLATION = [
         "base",
         {"switch_fraction": 0.1, "lorasa_base": "ps-id"},
     ),
+    ("rank 8, base sees the station id", "base", {"lorasa_base": "ps-id"}),
     ("rank 8, switch on the plateau (at most 50%)", "switch point", {"lorasa_switch": "plateau"}),
     (
         "rank 8, adapter entropy 0.03 (as the base)",

@@ -175,7 +175,7 @@ def train(
     alpha: Annotated[float | None, typer.Option(help="LoRA alpha (default: rank)")] = None,
     layers: Annotated[str, typer.Option(help="adapter layers: all | deeper")] = "all",
     switch: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="LoRASA: share of budget trained as PS")
+        float, typer.Option(min=0.0, max=1.0, help="LoRASA: share of budget trained as the base")
     ] = TrainConfig.switch_fraction,
     lorasa_base: Annotated[
         str, typer.Option(help="LoRASA: shared policy the adapters start from: ps | ps-id")

@@ -51,7 +51,9 @@ LONG = scenario("long", [("s1", 0.5), ("new", 0.55), ("s2", 0.6)])
 def trained(tmp_path: Path):
     db, store = open_db(f"sqlite:///{tmp_path}/log.sqlite"), PolicyStore(tmp_path / "store")
     sid = db.ensure_scenario(SHORT.name, SHORT.content_hash(), "yaml")
-    train_method(SHORT, sid, TrainConfig(method="lorasa", seed=1, **TINY), db, store)
+    # a base without the station id: only such a base can take a new station
+    cfg = TrainConfig(method="lorasa", seed=1, lorasa_base="ps", **TINY)
+    train_method(SHORT, sid, cfg, db, store)
     return db, store
 
 

@@ -29,7 +29,7 @@ LINES = [ROOT / "scenarios" / f"{name}.yaml" for name in ("bottling", "engine", 
 # pinned rather than the defaults, so that a change of default is not a change of code
 SHORT = dict(total_steps=2048, n_envs=2, rollout_len=64, hidden=(32, 32), episode_minutes=120.0,
              update_epochs=4, switch_fraction=0.5, adapter_ent_coef=0.03,
-             adapter_ent_anneal=False)  # fmt: skip
+             adapter_ent_anneal=False, lorasa_base="ps")  # fmt: skip
 
 
 def kernel_family() -> str:

@@ -56,11 +56,13 @@ class TrainConfig:
     rank: int = 8
     alpha: float | None = None
     adapter_layers: str = "all"  # one of ADAPTER_LAYERS
-    switch_fraction: float = 0.5  # LoRASA: share of the budget trained as plain PS first
+    switch_fraction: float = 0.5  # LoRASA: share of the budget training the shared base first
     lorasa_switch: str = "fixed"  # LoRASA: one of LORASA_SWITCHES
-    # LoRASA: the shared policy its adapters start from, one of LORASA_BASES (the paper's
-    # shared baseline sees the agent id)
-    lorasa_base: str = "ps"
+    # LoRASA: the shared policy its adapters start from, one of LORASA_BASES. As in the paper,
+    # the base sees the station id: from plain PS, adapters on a settled base stayed below PS+ID
+    # (bottling -8.8 parts/h); from PS+ID they match it (benchmarks/RESULTS.md, "The base the
+    # adapters start from"). "ps" keeps a base that can take a new station (`adapt --station`)
+    lorasa_base: str = "ps-id"
     seed: int = 0
     threads: int = 1
 

@@ -6,8 +6,9 @@ stored one:
 
 * the shared base actor, loaded and frozen as it is (its input is one station's observation,
   whose size depends on the products, not on how many stations there are; a base that also
-  sees a one-hot station id, `--lorasa-base ps-id`, has no input for a new station and is
-  refused);
+  sees a one-hot station id, `--lorasa-base ps-id` (the default since it matched PS+ID), has
+  no input for a new station and is refused: a line meant to grow is trained with
+  `--lorasa-base ps`);
 * every known station's adapter, as stored (their gradients are masked, so they stay
   bit-identical), unless the planner asks to refresh some of them (`also`);
 * the new station's adapter at zero (``B = 0``), so it starts as the shared policy;

@@ -117,7 +117,7 @@ class MAPPO:
             )
         )
         if cfg.method == "lorasa":
-            # the base phase is plain PS: zero adapters, neither computed nor tracked
+            # the base phase is PS or PS+ID alone: zero adapters, neither computed nor tracked
             self.actor.set_adapters_active(False)
         self.critic_kind = critic_kind
         self.critic = make_critic(critic_kind, env.obs_dim, env.n_agents, cfg.hidden)
