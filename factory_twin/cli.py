@@ -20,7 +20,9 @@ from factory_twin.cli_args import (
     MAX_RUN_ID,
     AlsoOption,
     DbOption,
+    EvalSeedsOption,
     JsonOption,
+    LikeOption,
     ParentOption,
     RayOption,
     ScenarioArg,
@@ -233,15 +235,7 @@ def compare(
     file: ScenarioArg,
     steps: StepsOption = TrainConfig.total_steps,
     train_seeds: count("--train-seeds", 1, 100, "training seeds per method (runs per method)") = 3,
-    eval_seeds: Annotated[
-        int,
-        typer.Option(
-            "--eval-seeds",
-            "--seeds",
-            callback=int_range("--eval-seeds", 2, 1000),
-            help="held-out evaluation seeds",
-        ),
-    ] = 5,
+    eval_seeds: EvalSeedsOption = 5,
     methods: Annotated[str, typer.Option(help="comma-separated methods")] = ",".join(METHODS),
     reuse: Annotated[
         bool, typer.Option(help="evaluate stored policies instead of training when they exist")
@@ -300,6 +294,7 @@ def adapt(
     seeds: count("--seeds", 2, 1000, "evaluation seeds") = 5,
     parent: ParentOption = None,
     also: AlsoOption = None,
+    like: LikeOption = None,
     db: DbOption = None,
     store: StoreOption = Path("adapters_store"),
 ) -> None:
@@ -307,7 +302,7 @@ def adapt(
     line on the stored base (what-if); everything else stays as stored. Saves a new version."""
     from factory_twin import cli_adapters
 
-    cli_adapters.adapt(file, db, store, station, steps, seed, seeds, parent, tuple(also or ()))
+    cli_adapters.adapt(file, db, store, station, steps, seed, seeds, parent, (*(also or ()),), like)
 
 
 @app.command()

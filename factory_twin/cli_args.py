@@ -157,3 +157,16 @@ ParentOption = Annotated[
 AlsoOption = Annotated[
     list[str] | None, typer.Option(help="new station only: also re-train this one's adapter")
 ]
+EvalSeedsOption = Annotated[
+    int,
+    typer.Option(
+        "--eval-seeds",
+        "--seeds",
+        callback=int_range("--eval-seeds", 2, 1000),
+        help="held-out evaluation seeds",
+    ),
+]
+LikeOption = Annotated[
+    str | None,
+    typer.Option(help="new station only: stored station whose id it takes (a base that sees ids)"),
+]

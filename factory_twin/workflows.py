@@ -350,6 +350,7 @@ class WhatIf:
     results: dict[str, list[KPIs]]
     version: int | None
     extends: str | None = None  # the stored line a new station was added to
+    twin: str | None = None  # the stored station whose id a new station took (an id base)
 
     def title(self, scenario: str) -> str:
         if self.extends is None:
@@ -366,11 +367,13 @@ def what_if(
     track: Track,
     parent: str | None = None,
     also: tuple[str, ...] = (),
+    like: str | None = None,
 ) -> WhatIf:
     """Re-train only `station`'s adapter after the planner edited it; or, when the stored
     policy has never seen `station` (a station added to a trained line, saved under a new
-    name or the same one), adapt the new station on the stored base (`train.extend`).
-    Evaluates before and after on the same seeds."""
+    name or the same one), adapt the new station on the stored base (`train.extend`; `like`
+    names the stored station whose id it wears where the base sees ids). Evaluates before and
+    after on the same seeds."""
     from factory_twin.train.adapt import adapt_station
     from factory_twin.train.evaluate import evaluate_actor
     from factory_twin.train.extend import extend_line
@@ -384,25 +387,26 @@ def what_if(
     progress = _on_progress(task, steps)
     seeds = eval_seeds(n_eval)
     if parent is None and known:
-        if also:
-            raise FactoryTwinError("--also: only for a station the stored policy has never seen")
+        if also or like:
+            flag = "--also" if also else "--like"
+            raise FactoryTwinError(f"{flag}: only for a station the stored policy has never seen")
         before, after = adapt_station(
             ws.scenario, ws.scenario_id, station, steps, seed, ws.db, ws.store, progress
         )
-        labels, extends = ("stored adapters", f"re-trained {station}"), None
+        labels, extends, twin = ("stored adapters", f"re-trained {station}"), None, None
     else:
         ext = extend_line(
             ws.scenario, ws.scenario_id, station, steps, seed, ws.db, ws.store,
-            parent, also, progress,
+            parent, also, progress, like,
         )  # fmt: skip
-        before, after, extends = ext.start, ext.after, ext.parent
+        before, after, extends, twin = ext.start, ext.after, ext.parent, ext.twin
         labels = (f"{station} on the shared base", f"{station} adapted")
     results = {
         labels[0]: evaluate_actor(ws.scenario, before.actor, seeds),
         labels[1]: evaluate_actor(ws.scenario, after.actor, seeds),
     }
     published = load_lorasa_set(ws.store, ws.scenario.name).adapters[station].version
-    return WhatIf(station, results, published, extends)
+    return WhatIf(station, results, published, extends, twin)
 
 
 def truncate(ws: Workspace, n_eval: int, track: Track) -> Truncation:

@@ -200,15 +200,6 @@ def test_a_set_entry_naming_a_bad_owner_is_one_line_error(trained):
         load_lorasa_set(store, "long")
 
 
-def test_a_base_that_sees_station_ids_is_refused_in_one_line(tmp_path: Path):
-    db, store = open_db(f"sqlite:///{tmp_path}/log.sqlite"), PolicyStore(tmp_path / "store")
-    sid = db.ensure_scenario(SHORT.name, SHORT.content_hash(), "yaml")
-    cfg = TrainConfig(method="lorasa", seed=1, lorasa_base="ps-id", **TINY)
-    train_method(SHORT, sid, cfg, db, store)
-    with pytest.raises(FactoryTwinError, match="sees a one-hot station id"):
-        _extend(db, store)
-
-
 def test_the_starting_policy_runs_the_stored_adapters(trained):
     db, store = trained
     short = load_trained(store, SHORT, "lorasa")

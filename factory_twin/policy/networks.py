@@ -76,10 +76,25 @@ class ActorConfig:
     # the shared layers also see a one-hot station id (implied by "shared-id"); a "lora" actor
     # with it is LoRASA on the paper's baseline, whose shared policy already knows the agent
     station_id: bool = False
+    # the id column each station's one-hot sets (None: station i sets column i); a station
+    # added to a trained line wears the id of the stored station it is like, so the frozen
+    # base needs no new input for it (`train.extend`)
+    id_columns: tuple[int, ...] | None = None
 
     @property
     def sees_id(self) -> bool:
         return self.kind == "shared-id" or self.station_id
+
+    @property
+    def n_ids(self) -> int:
+        """Width of the one-hot station id the shared layers see (0 when they see none)."""
+        if not self.sees_id:
+            return 0
+        return self.n_agents if self.id_columns is None else max(self.id_columns) + 1
+
+    def id_column(self, agent: int) -> int:
+        """The one-hot column station `agent` sets."""
+        return agent if self.id_columns is None else self.id_columns[agent]
 
     def __post_init__(self) -> None:
         self.hidden = tuple(int(h) for h in self.hidden)
@@ -95,6 +110,12 @@ class ActorConfig:
             raise ValueError("obs_dim, n_actions, n_agents and hidden must all be positive")
         if self.kind == "lora" and self.rank < 1:
             raise ValueError(f"kind 'lora' needs rank >= 1, got {self.rank}")
+        if self.id_columns is not None:
+            self.id_columns = tuple(int(c) for c in self.id_columns)
+            if not self.sees_id or len(self.id_columns) != self.n_agents:
+                raise ValueError("id_columns needs a station id and one column per agent")
+            if not all(0 <= c < self.n_agents for c in self.id_columns):
+                raise ValueError(f"id_columns must lie in [0, {self.n_agents}): {self.id_columns}")
 
 
 def _is_adapter_key(key: str) -> bool:
@@ -107,8 +128,11 @@ class Actor(nn.Module):
     def __init__(self, config: ActorConfig) -> None:
         super().__init__()
         self.config = config
-        n = config.n_agents
-        in_dim = config.obs_dim + (n if config.sees_id else 0)
+        in_dim = config.obs_dim + config.n_ids
+        ids = config.id_columns
+        self.register_buffer(
+            "id_of", None if ids is None else torch.tensor(ids, dtype=torch.long), persistent=False
+        )
         dims = [in_dim, *config.hidden]
         n_hidden = len(config.hidden)
         layers: list[nn.Module] = []
@@ -158,7 +182,8 @@ class Actor(nn.Module):
         n = self.config.n_agents
         x = obs
         if self.config.sees_id:
-            x = torch.cat([obs, F.one_hot(agent_idx, n).to(obs.dtype)], dim=-1)
+            ids = agent_idx if self.id_of is None else self.id_of[agent_idx]
+            x = torch.cat([obs, F.one_hot(ids, self.config.n_ids).to(obs.dtype)], dim=-1)
         # Build the row grouping once and reuse it in every layer.
         rows: Tensor | AgentGroups = agent_idx
         if self._per_agent_rows:
@@ -177,8 +202,9 @@ class Actor(nn.Module):
         n, rows, _ = obs.shape
         x = obs
         if self.config.sees_id:
-            eye = torch.eye(n, dtype=obs.dtype, device=obs.device)
-            x = torch.cat([obs, eye.unsqueeze(1).expand(n, rows, n)], dim=-1)
+            eye = torch.eye(self.config.n_ids, dtype=obs.dtype, device=obs.device)
+            eye = eye if self.id_of is None else eye[self.id_of]
+            x = torch.cat([obs, eye.unsqueeze(1).expand(n, rows, eye.shape[1])], dim=-1)
         for layer in self.layers[:-1]:
             x = torch.tanh(layer.forward_grouped(x))
         return _apply_mask(self.layers[-1].forward_grouped(x), action_mask)
@@ -278,10 +304,13 @@ class Actor(nn.Module):
                 else:
                     w, b = layer.merged_weight(agent), layer.bias.detach().clone()
                 out.append((w, b))
-            if self.config.sees_id:
+            c = self.config
+            if c.sees_id:
                 w0, b0 = out[0]
-                obs_dim = self.config.obs_dim
-                out[0] = (w0[:, :obs_dim].contiguous(), b0 + w0[:, obs_dim + agent])
+                out[0] = (
+                    w0[:, : c.obs_dim].contiguous(),
+                    b0 + w0[:, c.obs_dim + c.id_column(agent)],
+                )
         return out
 
 

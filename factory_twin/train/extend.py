@@ -5,10 +5,11 @@ the longer line under a new name. `extend_line` builds the longer line's policy 
 stored one:
 
 * the shared base actor, loaded and frozen as it is (its input is one station's observation,
-  whose size depends on the products, not on how many stations there are; a base that also
-  sees a one-hot station id, `--lorasa-base ps-id` (the default since it matched PS+ID), has
-  no input for a new station and is refused: a line meant to grow is trained with
-  `--lorasa-base ps`);
+  whose size depends on the products, not on how many stations there are). A base that also
+  sees a one-hot station id (`--lorasa-base ps-id`, the default) has no column for a new
+  station, so the new station wears the id of its twin, a stored station: the one named with
+  `--like`, else the one whose settings it has (a second labeler built like the first). The
+  base then acts for the new station as it does for the twin, and needs no new input;
 * every known station's adapter, as stored (their gradients are masked, so they stay
   bit-identical), unless the planner asks to refresh some of them (`also`);
 * the new station's adapter at zero (``B = 0``), so it starts as the shared policy;
@@ -56,6 +57,7 @@ class Extended:
     start: Trained
     after: Trained
     parent: str  # the stored line it grew from
+    twin: str | None  # the stored station whose id the new one wears (a base that sees ids)
 
 
 def _stored_stations(store: PolicyStore, name: str) -> list[str] | None:
@@ -98,14 +100,17 @@ def extend_line(
     parent: str | None = None,
     also: Sequence[str] = (),
     on_progress: Callable[[Progress], None] | None = None,
+    like: str | None = None,
 ) -> Extended:
-    """Adapt `station`, new to the stored line `parent` (found if None), on `scenario`."""
+    """Adapt `station`, new to the stored line `parent` (found if None), on `scenario`; `like`
+    names its twin where the stored base sees station ids."""
     parent = parent or find_parent(store, scenario, station)
     before = read_lorasa(store, parent)
-    trainer = start_trainer(scenario, before, parent, station, steps, seed)
+    twin = twin_of(scenario, station, before, like)
+    trainer = start_trainer(scenario, before, parent, station, steps, seed, twin)
     start = Trained("lorasa", copy.deepcopy(trainer.actor), copy.deepcopy(trainer.critic), None, {})
     trained = train_only(trainer, [station, *also])
-    run_config = {**trainer.cfg.to_dict(), "station": station, "extends": parent}
+    run_config = {**trainer.cfg.to_dict(), "station": station, "extends": parent, "twin": twin}
     run_id = db.start_run(scenario_id, "train", "lorasa-extend", seed, run_config)
     try:
         trainer.train(on_progress)
@@ -117,33 +122,74 @@ def extend_line(
         raise
     db.finish_run(run_id, "done")
     start.config = after.config
-    return Extended(start, after, parent)
+    return Extended(start, after, parent, twin)
+
+
+def twin_of(scenario: Scenario, station: str, before: Trained, like: str | None) -> str | None:
+    """The stored station whose id the new `station` wears where the stored base sees station
+    ids (None where it does not): `like`, else the first stored station with the same settings
+    as the new one apart from the name."""
+    old = list(before.config["stations"])
+    if not before.actor.config.sees_id:
+        if like is not None:
+            raise FactoryTwinError(
+                f"--like {like!r}: the stored base does not see station ids, so the new "
+                "station needs no twin"
+            )
+        return None
+    if like is not None:
+        if like not in old:
+            raise FactoryTwinError(f"--like {like!r}: the stored line has no such station: {old}")
+        return like
+    spec = scenario.stations[station_index(scenario, station)].model_dump(exclude={"name"})
+    same = [
+        s.name
+        for s in scenario.stations
+        if s.name in old and s.model_dump(exclude={"name"}) == spec
+    ]
+    if not same:
+        raise FactoryTwinError(
+            f"--station {station!r}: the stored base sees a one-hot station id and no stored "
+            f"station has {station}'s settings; name the one it is most like with --like "
+            f"(one of {old}), or train the line with --lorasa-base ps"
+        )
+    return same[0]
+
+
+def _id_columns(names: list[str], station: str, twin: str, before: Trained) -> tuple[int, ...]:
+    """Each station's id column on the longer line: a known station keeps its own, the new
+    one takes its twin's."""
+    c, old = before.actor.config, list(before.config["stations"])
+    return tuple(c.id_column(old.index(twin if n == station else n)) for n in names)
 
 
 def start_trainer(
-    scenario: Scenario, before: Trained, parent: str, station: str, steps: int, seed: int
+    scenario: Scenario,
+    before: Trained,
+    parent: str,
+    station: str,
+    steps: int,
+    seed: int,
+    twin: str | None = None,
 ) -> MAPPO:
     """A trainer on the longer line, from the stored policy `before` of line `parent`: stored
-    base and adapters, the new station's adapter at zero, and a pooled critic (fresh, or the
-    stored pooled one with its embedding grown). Refuses a line that is not `parent` with
-    `station` added."""
+    base and adapters, the new station's adapter at zero (wearing the id of `twin`, from
+    `twin_of`, where the base sees ids), and a pooled critic (fresh, or the stored pooled one
+    with its embedding grown). Refuses a line that is not `parent` with `station` added."""
     names = [s.name for s in scenario.stations]
     old = list(before.config["stations"])
     station_index(scenario, station)
-    if before.actor.config.sees_id:
-        raise FactoryTwinError(
-            f"--station {station!r}: the stored base of '{parent}' sees a one-hot station id "
-            "(trained with --lorasa-base ps-id), which has no input for a new station; train "
-            "that line with --lorasa-base ps to add stations to it"
-        )
     if [n for n in names if n != station] != old:
         raise FactoryTwinError(
             f"--station {station!r}: '{scenario.name}' without it has stations "
             f"{[n for n in names if n != station]}; the stored line '{parent}' has {old}"
         )
+    if before.actor.config.sees_id != (twin is not None):
+        raise ValueError("a base that sees station ids needs a twin for the new station")
+    ids = None if twin is None else _id_columns(names, station, twin, before)
     check_fits({**before.config, "stations": names}, scenario, f"stored line '{parent}'")
     cfg = config_from_dict(before.config, method="lorasa", total_steps=steps, seed=seed)
-    trainer = MAPPO(scenario, cfg, critic_kind="pooled")
+    trainer = MAPPO(scenario, cfg, critic_kind="pooled", id_columns=ids)
     trainer.actor.load_base_state_dict(before.actor.base_state_dict())
     for i, name in enumerate(names):
         if name in old:

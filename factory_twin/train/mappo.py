@@ -80,9 +80,16 @@ class TrainerState:
 class MAPPO:
     """Holds the envs, networks and optimiser; `train()` runs the whole budget."""
 
-    def __init__(self, scenario: Scenario, cfg: TrainConfig, critic_kind: str = "joint") -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        cfg: TrainConfig,
+        critic_kind: str = "joint",
+        id_columns: tuple[int, ...] | None = None,
+    ) -> None:
         """`critic_kind` "pooled" builds the critic that serves a changed line
-        (`policy.line_critic`); normal training keeps the joint one."""
+        (`policy.line_critic`); normal training keeps the joint one. `id_columns`: the station
+        id each station wears (`ActorConfig.id_columns`; a grown line's new station its twin's)."""
         method = training_method(cfg.method)
         torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
@@ -114,6 +121,7 @@ class MAPPO:
                 alpha=cfg.alpha,
                 adapter_layers=cfg.adapter_layers,
                 station_id=cfg.method == "lorasa" and cfg.lorasa_base == "ps-id",
+                id_columns=id_columns,
             )
         )
         if cfg.method == "lorasa":
