@@ -32,7 +32,7 @@ from factory_twin.store.policies import PolicyStore
 from factory_twin.store.runlog import open_db
 from factory_twin.train.config import TrainConfig
 from factory_twin.train.evaluate import evaluate_actor
-from factory_twin.train.extend import start_trainer, train_only
+from factory_twin.train.extend import start_trainer, train_only, twin_of
 from factory_twin.train.mappo import MAPPO
 from factory_twin.train.pipeline import read_lorasa, train_method
 
@@ -106,15 +106,13 @@ def one_seed(args, seed: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         db, store = open_db(f"sqlite:///{tmp}/log.sqlite"), PolicyStore(Path(tmp) / "store")
         sid = db.ensure_scenario(line.name, line.content_hash(), "yaml")
-        # a base that sees station ids has no input for a new station (train/extend.py)
-        cfg = TrainConfig(
-            method="lorasa", lorasa_base="ps", total_steps=args.steps, seed=seed, **small
-        )
+        cfg = TrainConfig(method="lorasa", total_steps=args.steps, seed=seed, **small)
         t0 = time.perf_counter()
         train_method(line, sid, cfg, db, store)
         base_seconds = time.perf_counter() - t0
         before = read_lorasa(store, line.name)
-    trainer = start_trainer(longer, before, line.name, NEW, args.adapt_steps, seed)
+    twin = twin_of(longer, NEW, before, None)  # the first labeler, where the base sees ids
+    trainer = start_trainer(longer, before, line.name, NEW, args.adapt_steps, seed, twin)
     train_only(trainer, [NEW])
     adapt = measured(trainer, longer, seeds, args.adapt_steps // args.points)
     scratch = {}
@@ -136,9 +134,11 @@ def render(args, runs: list[dict]) -> tuple[str, list[str]]:
         "",
         *machine_lines(),
         "",
-        f"Base: LoRASA on bottling, {args.steps:,} env steps (already paid before the change: "
-        f"{_mean([r['base_seconds'] for r in runs]):.0f} s). Adaptation: only `{NEW}`'s "
-        f"adapter (from zero) and a pooled critic, {args.adapt_steps:,} steps. From scratch on "
+        f"Base: LoRASA on bottling ({TrainConfig.lorasa_base} base), {args.steps:,} env steps "
+        f"(already paid before the change: {_mean([r['base_seconds'] for r in runs]):.0f} s). "
+        f"Adaptation: only `{NEW}`'s adapter (from zero; where the base sees the station id, "
+        f"`{NEW}` takes the first labeler's) and a pooled critic, {args.adapt_steps:,} steps. "
+        f"From scratch on "
         f"the longer line: {args.steps:,} steps per method. {len(runs)} training seed(s), "
         f"{args.eval_seeds} held-out evaluation seeds, greedy throughput every "
         f"1/{args.points} of a budget; seconds are training time only. A run 'reaches' a "
