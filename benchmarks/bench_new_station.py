@@ -2,7 +2,8 @@
 
 Trains LoRASA on the bottling line, adds a second labeler after the first (the planner's
 change), adapts only the new station's adapter and the pooled critic on the stored base
-(`factory_twin.train.extend`), and trains every method from scratch on the longer line. Both
+(`factory_twin.train.extend`; the base sees station ids, so the new labeler wears the first
+one's), and trains every method from scratch on the longer line. Both
 are measured by greedy throughput on held-out evaluation seeds along the way (training time
 only; evaluation time is left out of the wall times). Reported per method: the env steps and
 training seconds adaptation needs to come within 1% of that method's final throughput from
