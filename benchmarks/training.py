@@ -14,6 +14,7 @@ interval (Student t). Runs are jobs for factory_twin.execute: `--jobs` local wor
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime as dt
 import platform
 import shlex
@@ -24,7 +25,9 @@ from pathlib import Path
 from common import markers, write_section
 from factory_twin.comparison import eval_seeds
 from factory_twin.execute import Job, make_executor
+from factory_twin.policy.networks import Actor
 from factory_twin.policy.registry import HEURISTICS
+from factory_twin.policy.truncation import padded, truncated
 from factory_twin.scenario import load_scenario
 from factory_twin.stats import mean_ci
 from factory_twin.train.config import TrainConfig
@@ -61,9 +64,19 @@ ABLATION = [
 ]
 
 
+def without_adapters(actor: Actor) -> Actor:
+    """The frozen base alone (every adapter cut to rank 0): what the adapter phase started
+    from, so a run shows whether its adapters gained or lost."""
+    plain, rank = copy.deepcopy(actor), actor.config.rank
+    for i in range(actor.config.n_agents):
+        plain.load_adapter(i, padded(truncated(actor.export_adapter(i), 0), rank))
+    return plain
+
+
 def run_one(path: str, overrides: dict, steps: int, seed: int, n_eval: int, quick: bool):
     """Train one variant with one seed; returns (throughput parts/h per eval seed, scrap %,
-    seconds, the step LoRASA switched to its adapters at or None)."""
+    seconds, the step LoRASA switched to its adapters at or None, the base alone's throughput
+    per eval seed or None)."""
     sc = load_scenario(path)
     if quick:
         sc = sc.model_copy(update={"horizon": sc.horizon.model_copy(update={"length": 60.0})})
@@ -76,8 +89,11 @@ def run_one(path: str, overrides: dict, steps: int, seed: int, n_eval: int, quic
     kpis = evaluate_actor(sc, trainer.actor, eval_seeds(n_eval))
     th = [k.throughput * 60.0 for k in kpis]
     scrap = sum(k.scrap_rate for k in kpis) / len(kpis) * 100.0
-    switched = trainer.phase_start if trainer.phase == "adapters" else None
-    return th, scrap, time.perf_counter() - t0, switched
+    seconds = time.perf_counter() - t0
+    if trainer.phase != "adapters":
+        return th, scrap, seconds, None, None
+    base = evaluate_actor(sc, without_adapters(trainer.actor), eval_seeds(n_eval))
+    return th, scrap, seconds, trainer.phase_start, [k.throughput * 60.0 for k in base]
 
 
 def best_heuristic(path: str, n_eval: int) -> tuple[str, object]:
@@ -117,8 +133,12 @@ def main(argv: list[str] | None = None) -> None:
             for sc, _, ov, s in tasks]  # fmt: skip
 
     def arrived(i: int, result) -> None:
-        (sc, label, seed), (th, _, secs, switched) = keys[i], result
-        at = f", adapters from step {switched:,}" if switched is not None else ""
+        (sc, label, seed), (th, _, secs, switched, base) = keys[i], result
+        at = (
+            ""
+            if switched is None
+            else f", adapters from step {switched:,}; base alone {mean_ci(base)}"
+        )
         print(f"{Path(sc).stem:10s} {label:28s} seed {seed}: {mean_ci(th)} parts/h "
               f"({secs:.0f} s{at})", flush=True)  # fmt: skip
 
@@ -127,6 +147,13 @@ def main(argv: list[str] | None = None) -> None:
     print(section)
     if args.write:
         write_section(section, f"training_{args.experiment}")
+
+
+def _over_seeds(per_seed: list[list[float]]):
+    """Several training seeds: CI over their means; one: CI over the evaluation seeds."""
+    if len(per_seed) > 1:
+        return mean_ci(sum(th) / len(th) for th in per_seed)
+    return mean_ci(per_seed[0])
 
 
 def render(args, variants, results) -> str:
@@ -150,20 +177,17 @@ def render(args, variants, results) -> str:
         out += [
             f"### {sc.stem} (best heuristic: {name}, {heur} parts/h over eval seeds)",
             "",
-            "| variant | probes | throughput [parts/h] | scrap [%] | s per run |",
-            "|---|---|---|---|---|",
+            "| variant | probes | throughput [parts/h] | the base alone [parts/h] | scrap [%] "
+            "| s per run |",
+            "|---|---|---|---|---|---|",
         ]
         for label, probes, _ in variants:
             rows = [results[(str(sc), label, s)] for s in range(args.seeds)]
-            # several training seeds: CI over their means; one: CI over the evaluation seeds
-            th = (
-                mean_ci(sum(r[0]) / len(r[0]) for r in rows)
-                if len(rows) > 1
-                else mean_ci(rows[0][0])
-            )
+            th = _over_seeds([r[0] for r in rows])
+            base = "-" if rows[0][4] is None else _over_seeds([r[4] for r in rows])
             scrap = mean_ci(r[1] for r in rows)
             secs = sum(r[2] for r in rows) / len(rows)
-            out.append(f"| {label} | {probes} | {th} | {scrap} | {secs:.0f} |")
+            out.append(f"| {label} | {probes} | {th} | {base} | {scrap} | {secs:.0f} |")
         out.append("")
     out.append(end)
     return "\n".join(out)
