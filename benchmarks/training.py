@@ -149,11 +149,13 @@ def main(argv: list[str] | None = None) -> None:
         write_section(section, f"training_{args.experiment}")
 
 
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
 def _over_seeds(per_seed: list[list[float]]):
     """Several training seeds: CI over their means; one: CI over the evaluation seeds."""
-    if len(per_seed) > 1:
-        return mean_ci(sum(th) / len(th) for th in per_seed)
-    return mean_ci(per_seed[0])
+    return mean_ci(map(_mean, per_seed)) if len(per_seed) > 1 else mean_ci(per_seed[0])
 
 
 def render(args, variants, results) -> str:
@@ -177,17 +179,22 @@ def render(args, variants, results) -> str:
         out += [
             f"### {sc.stem} (best heuristic: {name}, {heur} parts/h over eval seeds)",
             "",
-            "| variant | probes | throughput [parts/h] | the base alone [parts/h] | scrap [%] "
-            "| s per run |",
-            "|---|---|---|---|---|---|",
+            "| variant | probes | throughput [parts/h] | per training seed | the base alone "
+            "| adapters' gain (paired) | scrap [%] | s per run |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for label, probes, _ in variants:
             rows = [results[(str(sc), label, s)] for s in range(args.seeds)]
             th = _over_seeds([r[0] for r in rows])
-            base = "-" if rows[0][4] is None else _over_seeds([r[4] for r in rows])
+            seeds = ", ".join(f"{_mean(r[0]):.2f}" for r in rows)
+            base = gain = "-"
+            if rows[0][4] is not None:
+                base = _over_seeds([r[4] for r in rows])
+                gain = mean_ci(_mean(r[0]) - _mean(r[4]) for r in rows)
             scrap = mean_ci(r[1] for r in rows)
             secs = sum(r[2] for r in rows) / len(rows)
-            out.append(f"| {label} | {probes} | {th} | {base} | {scrap} | {secs:.0f} |")
+            out.append(f"| {label} | {probes} | {th} | {seeds} | {base} | {gain} | {scrap} "
+                       f"| {secs:.0f} |")  # fmt: skip
         out.append("")
     out.append(end)
     return "\n".join(out)
