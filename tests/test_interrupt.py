@@ -35,7 +35,11 @@ def test_sigint_stops_a_parallel_sweep_and_its_workers_within_5_s(tmp_path: Path
     cmd = [sys.executable, "-m", "factory_twin.cli", "sweep", str(ROOT / "scenarios/bottling.yaml"),
            "--policy", "fifo", "--seeds", "400", "--workers", "2",
            "--db", str(tmp_path / "log.sqlite"), "--store", str(tmp_path / "store")]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a planner's Ctrl-C comes from a shell with SIGINT at its default; pytest started as a
+    # background job of a non-interactive shell passes SIGINT on ignored, and Python keeps it so
+    default_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)  # fmt: skip
     deadline = time.monotonic() + 120
     workers: set[int] = set()
     while len(workers) < 2 and time.monotonic() < deadline:  # wait until both workers run
