@@ -23,6 +23,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import fmean
 
 from common import SCENARIOS, machine_lines, markers, publish
 from factory_twin.comparison import eval_seeds
@@ -136,7 +137,7 @@ def render(args, runs: list[dict]) -> tuple[str, list[str]]:
         *machine_lines(),
         "",
         f"Base: LoRASA on bottling ({TrainConfig.lorasa_base} base), {args.steps:,} env steps "
-        f"(already paid before the change: {_mean([r['base_seconds'] for r in runs]):.0f} s). "
+        f"(already paid before the change: {fmean([r['base_seconds'] for r in runs]):.0f} s). "
         f"Adaptation: only `{NEW}`'s adapter (from zero; where the base sees the station id, "
         f"`{NEW}` takes the first labeler's) and a pooled critic, {args.adapt_steps:,} steps. "
         f"From scratch on "
@@ -150,7 +151,7 @@ def render(args, runs: list[dict]) -> tuple[str, list[str]]:
         "|---|---|---|---|---|---|",
     ]
     summary = []
-    adapt_final = _mean([r["adapt"].final for r in runs])
+    adapt_final = fmean([r["adapt"].final for r in runs])
     for method in METHODS:
         finals = [r["scratch"][method].final for r in runs]
         own = [r["scratch"][method].reach(WITHIN * r["scratch"][method].final) for r in runs]
@@ -173,15 +174,11 @@ def render(args, runs: list[dict]) -> tuple[str, list[str]]:
     return "\n".join(out), summary
 
 
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values)
-
-
 def _mean_reach(found: list[tuple[int, float] | None]) -> tuple[int, float] | None:
     """Mean steps and seconds over seeds; None unless every seed reached the target."""
     if any(f is None for f in found):
         return None
-    return round(_mean([f[0] for f in found])), _mean([f[1] for f in found])
+    return round(fmean([f[0] for f in found])), fmean([f[1] for f in found])
 
 
 def _ratio(own: list, ours: list, what: int) -> str:

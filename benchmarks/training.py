@@ -21,6 +21,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from statistics import fmean
 
 from common import markers, write_section
 from factory_twin.comparison import eval_seeds
@@ -149,13 +150,9 @@ def main(argv: list[str] | None = None) -> None:
         write_section(section, f"training_{args.experiment}")
 
 
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values)
-
-
 def _over_seeds(per_seed: list[list[float]]):
     """Several training seeds: CI over their means; one: CI over the evaluation seeds."""
-    return mean_ci(map(_mean, per_seed)) if len(per_seed) > 1 else mean_ci(per_seed[0])
+    return mean_ci(map(fmean, per_seed)) if len(per_seed) > 1 else mean_ci(per_seed[0])
 
 
 def render(args, variants, results) -> str:
@@ -186,11 +183,11 @@ def render(args, variants, results) -> str:
         for label, probes, _ in variants:
             rows = [results[(str(sc), label, s)] for s in range(args.seeds)]
             th = _over_seeds([r[0] for r in rows])
-            seeds = ", ".join(f"{_mean(r[0]):.2f}" for r in rows)
+            seeds = ", ".join(f"{fmean(r[0]):.2f}" for r in rows)
             base = gain = "-"
             if rows[0][4] is not None:
                 base = _over_seeds([r[4] for r in rows])
-                gain = mean_ci(_mean(r[0]) - _mean(r[4]) for r in rows)
+                gain = mean_ci(fmean(r[0]) - fmean(r[4]) for r in rows)
             scrap = mean_ci(r[1] for r in rows)
             secs = sum(r[2] for r in rows) / len(rows)
             out.append(f"| {label} | {probes} | {th} | {seeds} | {base} | {gain} | {scrap} "
