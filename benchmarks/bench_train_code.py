@@ -35,7 +35,16 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from common import RESULTS, ROOT, SCENARIOS, interleaved, machine_lines, markers, publish
+from common import (
+    RESULTS,
+    ROOT,
+    SCENARIOS,
+    interleaved,
+    machine_lines,
+    markers,
+    publish,
+    ratio_summary,
+)
 from factory_twin.train.config import TrainConfig
 
 NAME = "bench_train_code"
@@ -149,8 +158,8 @@ def main(argv: list[str] | None = None) -> int:
                 for v in versions}  # fmt: skip
         build = {v: statistics.median(s["build"] for s in samples[(m, v)]) for v in versions}
         rows.append(
-            f"| {m} | {rate['base']:,.0f} | {rate['head']:,.0f} | {ratio:.2f}x "
-            f"({min(ratios):.2f}-{max(ratios):.2f}) | {build['base']:.2f} / {build['head']:.2f} |"
+            f"| {m} | {rate['base']:,.0f} | {rate['head']:,.0f} | {ratio_summary(ratios)} "
+            f"| {build['base']:.2f} / {build['head']:.2f} |"
         )
         summary.append(f"ratio {m} head/base steps-per-cpu-s = {ratio:.2f}x")
     imports = statistics.median(s["import_torch"] for ss in samples.values() for s in ss)
@@ -160,6 +169,16 @@ def main(argv: list[str] | None = None) -> int:
         "each version with its own `TrainConfig` defaults (code and configuration)"
         if args.own_defaults
         else f"both versions with this checkout's `TrainConfig` defaults {pinned}"
+    )
+    closing = (
+        f"Target: head/base >= {TARGET:g}x for every method on `{args.scenario}` (item 1, "
+        f"against round 1's code at its own defaults): "
+        f"{'met' if min(medians) >= TARGET else 'MISSED'} (lowest median "
+        f"{min(medians):.2f}x, lowest round {min(lows):.2f}x)"
+        if args.own_defaults
+        else "Code-level only: the network width, epochs, minibatches and LoRASA's switch "
+        "point (item 1's other levers, see bench_training) are pinned to the same values on "
+        "both sides."
     )
     section = "\n".join([
         start,
@@ -181,16 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         "its first `add_param_group` whatever `foreach`/`fused` say (those methods carry "
         "`torch._disable_dynamo`, which imports the compiler stack lazily but unconditionally).",
         "",
-        *(
-            [f"Target: head/base >= {TARGET:g}x for every method on `{args.scenario}` (item 1, "
-             f"against round 1's code at its own defaults): "
-             f"{'met' if min(medians) >= TARGET else 'MISSED'} (lowest median "
-             f"{min(medians):.2f}x, lowest round {min(lows):.2f}x)"]
-            if args.own_defaults
-            else ["Code-level only: the network width, epochs, minibatches and LoRASA's switch "
-                  "point (item 1's other levers, see bench_training) are pinned to the same "
-                  "values on both sides."]
-        ),
+        closing,
         end,
     ]) + "\n"  # fmt: skip
     publish(section, name, summary, args.write)
