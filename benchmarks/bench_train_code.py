@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     closing = (
         f"Target: head/base >= {TARGET:g}x for every method on `{args.scenario}` (item 1, "
-        f"against round 1's code at its own defaults): "
+        f"against base {args.base}'s code at its own defaults): "
         f"{'met' if min(medians) >= TARGET else 'MISSED'} (lowest median "
         f"{min(medians):.2f}x, lowest round {min(lows):.2f}x)"
         if args.own_defaults
