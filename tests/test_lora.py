@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
+from factory_twin.policy import lora
 from factory_twin.policy.lora import AgentGroups, MultiAgentLinear, MultiAgentLoRALinear
 from factory_twin.policy.networks import (
     Actor,
@@ -93,6 +95,67 @@ def test_grouped_and_flat_forward_agree(kind: str) -> None:
         sel = idx == i
         want = x[sel] @ dense.weight[i].T + dense.bias[i]
         torch.testing.assert_close(dense(x, idx)[sel], want, atol=1e-5, rtol=1e-5)
+
+
+def _sorted_case(
+    width: int, counts: list[int], freeze: bool
+) -> tuple[MultiAgentLoRALinear, torch.Tensor, np.ndarray]:
+    """A layer and rows sorted by station in uneven blocks (the trainer's minibatch layout)."""
+    layer = MultiAgentLoRALinear(width, 8, len(counts), rank=4, alpha=6.0)  # scale 1.5
+    _randomise_b(layer)
+    if freeze:
+        layer.freeze_base()
+    x = torch.randn(sum(counts), width, requires_grad=True)
+    return layer, x, np.array(counts)
+
+
+def _count_sorted_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Record each forward that takes the grouped-GEMM path (and still run it)."""
+    calls: list[int] = []
+    real = lora._SortedLoRA.apply
+    monkeypatch.setattr(lora._SortedLoRA, "apply", lambda *a: calls.append(1) or real(*a))
+    return calls
+
+
+def _value_and_grads(layer: MultiAgentLoRALinear, x: torch.Tensor, rows) -> list[torch.Tensor]:
+    y = layer(x, rows)
+    wrt = [x, *(p for p in layer.parameters() if p.requires_grad)]
+    return [y, *torch.autograd.grad((y * torch.linspace(-1, 1, y.numel()).view_as(y)).sum(), wrt)]
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+def test_sorted_rows_take_the_grouped_gemm_and_match_the_padded_path(
+    freeze: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Station-sorted rows in uneven blocks (one block empty) go through the grouped GEMM with
+    its own backward; value and every gradient must be the padded path's, frozen base or not."""
+    monkeypatch.setattr(lora, "SORTED_MIN_ROWS", 2)
+    layer, x, counts = _sorted_case(12, [5, 0, 3, 9], freeze)
+    calls = _count_sorted_calls(monkeypatch)
+    sorted_path = _value_and_grads(layer, x, AgentGroups.from_counts(counts))
+    assert calls == [1]
+    idx = torch.from_numpy(np.repeat(np.arange(len(counts)), counts))
+    padded = _value_and_grads(layer, x, AgentGroups.from_index(idx, len(counts)))
+    assert calls == [1]  # a sorted plan from the index carries no block ends
+    assert len(sorted_path) == len(padded) == (4 if freeze else 6)
+    for got, want in zip(sorted_path, padded, strict=True):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    layer(x, AgentGroups.from_counts(counts)).sum().backward()  # a broadcast gradient works
+
+
+@pytest.mark.parametrize("width,rows,taken", [(12, 2, True), (10, 2, False), (12, 64, False)])
+def test_grouped_gemm_is_skipped_where_it_cannot_run_or_does_not_pay(
+    width: int, rows: int, taken: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row width that is not a multiple of 4 (grouped_mm's 16-byte strides) or too few rows per
+    station keep the padded path, with the same numbers."""
+    monkeypatch.setattr(lora, "SORTED_MIN_ROWS", rows)
+    layer, x, counts = _sorted_case(width, [5, 1, 3, 9], freeze=True)
+    calls = _count_sorted_calls(monkeypatch)
+    y = layer(x, AgentGroups.from_counts(counts))
+    assert bool(calls) == taken
+    idx = torch.from_numpy(np.repeat(np.arange(len(counts)), counts))
+    torch.testing.assert_close(y, _reference(layer, x, idx), atol=1e-5, rtol=1e-5)
 
 
 def test_bad_agent_index_is_rejected() -> None:

@@ -8,7 +8,9 @@ station at once instead of a Python loop over stations or a per-row gather of ma
 Rows of a batch belong to agents through ``agent_idx``. Rollouts are naturally laid out as
 ``[n_agents, rows, features]`` so that layout has a dedicated fast path (``forward_grouped``);
 arbitrary row orders are handled by :class:`AgentGroups`, which scatters rows into a padded
-``[n_agents, max_rows, features]`` block once per batch and gathers the results back.
+``[n_agents, max_rows, features]`` block once per batch and gathers the results back. Rows
+already sorted by agent in uneven blocks (the trainer's minibatches) skip the padding: a grouped
+GEMM (``torch.nn.functional.grouped_mm``) runs each agent's block against its own adapter.
 """
 
 from __future__ import annotations
@@ -16,12 +18,20 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = ["AgentGroups", "MultiAgentLinear", "MultiAgentLoRALinear"]
+
+# Rows per agent (on average) from which agent-sorted rows take the grouped GEMM. It runs one
+# small GEMM per agent block and call, so on fewer rows (a rollout step's acting stations) the
+# padded batched path is cheaper; from about this many rows (a training minibatch) the grouped
+# GEMM's saved padding and gathers win (measured at width 128, rank 8, 6-32 agents).
+SORTED_MIN_ROWS = 32
 
 
 @functools.lru_cache(maxsize=32)
@@ -50,6 +60,7 @@ class AgentGroups:
     batch: int
     src: Tensor | None  # [n_agents * rows]: flat row feeding each padded slot
     slot: Tensor | None  # [batch]: padded slot holding each flat row
+    offs: Tensor | None = None  # [n_agents] int32 block ends, when rows are sorted by agent
 
     @property
     def is_contiguous(self) -> bool:
@@ -103,7 +114,8 @@ class AgentGroups:
         slot = np.repeat(np.arange(n_agents) * hi - starts, counts) + np.arange(batch)
         src = np.zeros(n_agents * hi, np.int64)
         src[slot] = np.arange(batch)
-        return AgentGroups(n_agents, hi, batch, torch.from_numpy(src), torch.from_numpy(slot))
+        offs = torch.from_numpy(np.cumsum(counts).astype(np.int32))
+        return AgentGroups(n_agents, hi, batch, torch.from_numpy(src), torch.from_numpy(slot), offs)
 
     def to_padded(self, x: Tensor) -> Tensor:
         """``x[B, d] -> [n_agents, rows, d]`` (padding slots hold arbitrary real rows)."""
@@ -135,6 +147,72 @@ def _init_base(weight: Tensor, bias: Tensor, init_gain: float | None) -> None:
     else:
         nn.init.orthogonal_(weight, gain=init_gain)
         nn.init.zeros_(bias)
+
+
+def _fits_grouped_mm(x: Tensor, *widths: int) -> bool:
+    """Whether torch's CPU ``grouped_mm`` takes these rows: float32 only, and every non-unit
+    stride a multiple of 16 bytes, so the row width and the layer's other widths (output,
+    rank) must be multiples of 4. Other layers keep the padded path."""
+    return (
+        x.dtype == torch.float32
+        and x.device.type == "cpu"
+        and all(w % 4 == 0 for w in (x.shape[-1], *widths))
+    )
+
+
+def _sorted_delta(x: Tensor, lora_A: Tensor, lora_B: Tensor, offs: Tensor) -> tuple[Tensor, Tensor]:
+    """``(x_i A_i^T) B_i^T`` for rows sorted by agent in blocks ending at ``offs``, and the
+    rank-r activations ``low^T[r, B]`` it went through. The rank-r side is kept as the rows of
+    each GEMM (``A_i x_i^T``, not ``x_i A_i^T``): MKL runs a skinny product about twice as fast
+    in that layout."""
+    low_t = F.grouped_mm(lora_A, x.t(), offs=offs)
+    return F.grouped_mm(low_t.t(), lora_B.transpose(1, 2), offs=offs), low_t
+
+
+class _SortedLoRA(torch.autograd.Function):
+    """The LoRA layer on agent-sorted rows with a hand-written backward.
+
+    Autograd through the grouped GEMMs would differentiate them in the slow skinny layout and
+    trips on zero-stride gradients; writing the backward out keeps every rank-r product
+    rank-rows-first and needs no weight gradient of the shared layer when it is frozen."""
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        x: Tensor,
+        weight: Tensor,
+        bias: Tensor,
+        lora_A: Tensor,
+        lora_B: Tensor,
+        offs: Tensor,
+        scale: float,
+    ) -> Tensor:
+        delta, low_t = _sorted_delta(x, lora_A, lora_B, offs)
+        ctx.save_for_backward(x, weight, lora_A, lora_B, offs, low_t)
+        ctx.scale = scale
+        return torch.addmm(bias, x, weight.t()).add_(delta, alpha=scale)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        x, weight, lora_A, lora_B, offs, low_t = ctx.saved_tensors
+        need_x, need_w, need_b, need_a, need_bb = ctx.needs_input_grad[:5]
+        grad = grad.contiguous()  # a broadcast (zero-stride) gradient breaks grouped_mm
+        dx = dw = db = da = dbb = None
+        if need_x or need_a:
+            grad_b_t = F.grouped_mm(lora_B.transpose(1, 2), grad.t(), offs=offs)  # [r, B]
+        if need_x:
+            dx = (grad @ weight).add_(
+                F.grouped_mm(grad_b_t.t(), lora_A, offs=offs), alpha=ctx.scale
+            )
+        if need_w:
+            dw = grad.t() @ x
+        if need_b:
+            db = grad.sum(0)
+        if need_a:
+            da = F.grouped_mm(grad_b_t, x, offs=offs).mul_(ctx.scale)
+        if need_bb:
+            dbb = F.grouped_mm(low_t, grad, offs=offs).mul_(ctx.scale).transpose(1, 2)
+        return dx, dw, db, da, dbb, None, None
 
 
 class MultiAgentLoRALinear(nn.Module):
@@ -208,12 +286,23 @@ class MultiAgentLoRALinear(nn.Module):
             return torch.addmm(self.bias, x, self.weight.t())
         if groups.is_padding_free:
             return groups.from_padded(self.forward_grouped(groups.to_padded(x)))
+        if groups.batch >= SORTED_MIN_ROWS * self.n_agents and groups.offs is not None:
+            if _fits_grouped_mm(x, self.out_features, self.rank):
+                return self._forward_sorted(x.contiguous(), groups.offs)
         # Uneven counts: the shared part runs on the flat rows and only the rank-r path is
         # regrouped, so padding wastes rank-r work rather than full-width work.
         delta = torch.bmm(groups.to_padded(x), self.lora_A.transpose(1, 2))
         delta = torch.bmm(delta, self.lora_B.transpose(1, 2))
         base = torch.addmm(self.bias, x, self.weight.t())
         return base.add_(groups.from_padded(delta), alpha=self.scale)
+
+    def _forward_sorted(self, x: Tensor, offs: Tensor) -> Tensor:
+        """Rows sorted by agent in uneven blocks: no padding, no gathers."""
+        params = (self.weight, self.bias, self.lora_A, self.lora_B)
+        if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params)):
+            return _SortedLoRA.apply(x, *params, offs, self.scale)
+        delta, _ = _sorted_delta(x, self.lora_A, self.lora_B, offs)
+        return torch.addmm(self.bias, x, self.weight.t()).add_(delta, alpha=self.scale)
 
     def forward_grouped(self, x: Tensor) -> Tensor:
         """Fast path for rows already grouped per agent: ``x[n_agents, rows, in] -> [.., out]``."""
