@@ -20,7 +20,7 @@ With `--own-defaults` each version trains under its own defaults instead, so `--
 (round 1's last commit, where issue 13 started) measures item 1's "today's env steps per
 CPU-second" whole, code and configuration together, in its own RESULTS.md section:
 
-    python benchmarks/bench_train_code.py --base 5e4280d --own-defaults --scenario smt --write
+    python benchmarks/bench_train_code.py --base 5e4280d --own-defaults --scenarios all --write
 """
 
 from __future__ import annotations
@@ -112,7 +112,12 @@ def run_case(
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--base", default="HEAD", help="commit to compare with (default HEAD)")
-    p.add_argument("--scenario", default="engine", help="shipped scenario name")
+    p.add_argument(
+        "--scenarios",
+        nargs="+",
+        default=["engine"],
+        help="shipped lines, or 'all' (default engine)",
+    )
     p.add_argument("--methods", nargs="+", default=["ps", "lorasa"])
     p.add_argument("--steps", type=int, default=None, help="env steps per run")
     p.add_argument("--rounds", type=int, default=None, help="interleaved rounds (median)")
@@ -133,37 +138,50 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.methods = args.methods[:1]
     rounds = args.rounds or (1 if args.quick else 3)
-    scenario = SCENARIOS / f"{args.scenario}.yaml"
+    lines = (
+        sorted(p.stem for p in SCENARIOS.glob("*.yaml"))
+        if args.scenarios == ["all"]
+        else args.scenarios
+    )
     pinned = {} if args.own_defaults else shared_config()
     with tempfile.TemporaryDirectory() as tmp:
         base = export(args.base, Path(tmp))
         versions = {"base": base, "head": ROOT}
         cases = {
-            (m, v): (lambda _r, p=p, m=m: run_case(p, scenario, m, steps, args.quick, pinned))
+            (line, m, v): (
+                lambda _r, p=p, m=m, sc=SCENARIOS / f"{line}.yaml": run_case(
+                    p, sc, m, steps, args.quick, pinned
+                )
+            )
+            for line in lines
             for m in args.methods
             for v, p in versions.items()
         }
         samples = interleaved(cases, rounds)
-    rows, summary, medians, lows = [], [], [], []
-    for m in args.methods:
-        base_s, head_s = samples[(m, "base")], samples[(m, "head")]
+    rows, summary, medians, lows = [], [], {}, []
+    for line, m in ((line, m) for line in lines for m in args.methods):
+        base_s, head_s = samples[(line, m, "base")], samples[(line, m, "head")]
         ratios = [
             (h["steps"] / h["train"]) / (b["steps"] / b["train"])
             for b, h in zip(base_s, head_s, strict=True)
         ]
         ratio = statistics.median(ratios)
-        medians.append(ratio)
+        medians[(line, m)] = ratio
         lows.append(min(ratios))
-        rate = {v: statistics.median(s["steps"] / s["train"] for s in samples[(m, v)])
+        rate = {v: statistics.median(s["steps"] / s["train"] for s in samples[(line, m, v)])
                 for v in versions}  # fmt: skip
-        build = {v: statistics.median(s["build"] for s in samples[(m, v)]) for v in versions}
+        build = {v: statistics.median(s["build"] for s in samples[(line, m, v)]) for v in versions}
         rows.append(
-            f"| {m} | {rate['base']:,.0f} | {rate['head']:,.0f} | {ratio_summary(ratios)} "
+            f"| {line} | {m} | {rate['base']:,.0f} | {rate['head']:,.0f} | {ratio_summary(ratios)} "
             f"| {build['base']:.2f} / {build['head']:.2f} |"
         )
-        summary.append(f"ratio {m} head/base steps-per-cpu-s = {ratio:.2f}x")
+        summary.append(f"ratio {line} {m} head/base steps-per-cpu-s = {ratio:.2f}x")
+    for m in args.methods:  # the method's slowest line
+        worst = min(medians[(line, m)] for line in lines)
+        summary.append(f"ratio {m} head/base steps-per-cpu-s = {worst:.2f}x")
     imports = statistics.median(s["import_torch"] for ss in samples.values() for s in ss)
     name = f"{NAME}_today" if args.own_defaults else NAME
+    shown = ", ".join(f"`{line}`" for line in lines)
     start, end = markers(name)
     settings = (
         "each version with its own `TrainConfig` defaults (code and configuration)"
@@ -171,10 +189,10 @@ def main(argv: list[str] | None = None) -> int:
         else f"both versions with this checkout's `TrainConfig` defaults {pinned}"
     )
     closing = (
-        f"Target: head/base >= {TARGET:g}x for every method on `{args.scenario}` (item 1, "
+        f"Target: head/base >= {TARGET:g}x for every method on {shown} (item 1, "
         f"against base {args.base}'s code at its own defaults): "
-        f"{'met' if min(medians) >= TARGET else 'MISSED'} (lowest median "
-        f"{min(medians):.2f}x, lowest round {min(lows):.2f}x)"
+        f"{'met' if min(medians.values()) >= TARGET else 'MISSED'} (lowest median "
+        f"{min(medians.values()):.2f}x, lowest round {min(lows):.2f}x)"
         if args.own_defaults
         else "Code-level only: the network width, epochs, minibatches and LoRASA's switch "
         "point (item 1's other levers, see bench_training) are pinned to the same values on "
@@ -186,13 +204,14 @@ def main(argv: list[str] | None = None) -> int:
         + (" at its own defaults" if args.own_defaults else ""),
         "",
         *machine_lines(f"; base commit {args.base}"),
-        f"- Line `{args.scenario}`, {steps:,} env steps per run, {settings}, one torch thread, "
+        f"- {'Lines' if len(lines) > 1 else 'Line'} {shown}, {steps:,} env steps per run, "
+        f"{settings}, one torch thread, "
         f"{rounds} interleaved rounds (base, head, base, ...), each run a fresh process; "
         "CPU seconds of `train()` (collect + update).",
         "",
-        "| method | base steps / CPU-s | head steps / CPU-s | head / base | "
+        "| line | method | base steps / CPU-s | head steps / CPU-s | head / base | "
         "trainer build CPU-s base / head |",
-        "|---|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|",
         *rows,
         "",
         f"`import torch` costs {imports:.2f} CPU-s per process (median). Building the trainer "
