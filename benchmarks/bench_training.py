@@ -21,6 +21,7 @@ import statistics
 import torch
 
 from common import (
+    ROUND1_CONFIG,
     interleaved,
     machine_lines,
     markers,
@@ -33,15 +34,17 @@ from factory_twin.train.config import TrainConfig
 
 NAME = "bench_training"
 TARGET = 2.0  # new steps per CPU-second over today's
-# today's (round 1) defaults, still expressible through TrainConfig
-TODAY = {"hidden": (256, 256), "update_epochs": 4, "minibatches": 4}
 METHODS = ("ps", "lorasa")
 
 
 def configs() -> dict[str, dict]:
     new = TrainConfig()
-    return {"today": TODAY, "new": {"hidden": new.hidden, "update_epochs": new.update_epochs,
-                                    "minibatches": new.minibatches}}  # fmt: skip
+    fields = {
+        "hidden": new.hidden,
+        "update_epochs": new.update_epochs,
+        "minibatches": new.minibatches,
+    }
+    return {"today": ROUND1_CONFIG, "new": fields}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -78,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         *machine_lines(),
         "",
-        f"Today: {TODAY}; new: {configs()['new']} (TrainConfig defaults). Each timed run is "
+        f"Today: {ROUND1_CONFIG}; new: {configs()['new']} (TrainConfig defaults). Each run is "
         f"{args.updates} PPO updates of {TrainConfig.n_envs} envs x {TrainConfig.rollout_len} "
         "steps (LoRASA: half in each phase), CPU seconds of one process with one torch "
         f"thread; median over {args.rounds} interleaved rounds.",

@@ -33,6 +33,9 @@ ROOT = BENCH.parent
 RESULTS = BENCH / "RESULTS.md"
 SCENARIOS = ROOT / "scenarios"
 TITLE = "# Benchmark results\n"
+# round 1's training defaults (5e4280d), still expressible through TrainConfig: the
+# "today" that issue 13's speed and quality targets are measured against
+ROUND1_CONFIG = {"hidden": (256, 256), "update_epochs": 4, "minibatches": 4}
 
 
 # --- machine and code lines ------------------------------------------------------------------

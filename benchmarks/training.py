@@ -1,6 +1,7 @@
 """LoRASA ablations over several training seeds (adapter rank, adapter layers, switch point,
-the shared policy the adapters start from) on one line; the four methods on every line are
-`methods_table.py`'s job.
+the shared policy the adapters start from) on one line, and round 1's training configuration
+against today's defaults (does the faster configuration learn as well?); the four methods on
+every line are `methods_table.py`'s job.
 
 Each (variant, training seed) is trained under the same step budget and evaluated greedily on
 held-out line seeds; tables give mean throughput over training seeds with a 95% confidence
@@ -9,6 +10,7 @@ interval (Student t). Runs are jobs for factory_twin.execute: `--jobs` local wor
 
     python benchmarks/training.py ablation scenarios/engine.yaml --seeds 2 --jobs 2 --write
     python benchmarks/training.py ablation scenarios/bottling.yaml --quick      # smoke run
+    python benchmarks/training.py config scenarios/*.yaml --seeds 5 --jobs 2 --write
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import time
 from pathlib import Path
 from statistics import fmean
 
-from common import markers, write_section
+from common import ROUND1_CONFIG, markers, write_section
 from factory_twin.comparison import eval_seeds
 from factory_twin.execute import Job, make_executor
 from factory_twin.policy.networks import Actor
@@ -63,6 +65,18 @@ ABLATION = [
         {"adapter_ent_anneal": False},
     ),
 ]
+
+# issue 13 item 1: the defaults must learn what round 1's slower configuration learns
+CONFIG = [
+    ("PS, round 1's configuration", "config", {"method": "ps", **ROUND1_CONFIG}),
+    ("PS (defaults)", "config", {"method": "ps"}),
+    ("LoRASA, round 1's configuration", "config", dict(ROUND1_CONFIG)),
+    ("LoRASA (defaults)", "config", {}),
+]
+EXPERIMENTS = {
+    "ablation": ("LoRASA ablations", ABLATION),
+    "config": ("Round 1's training configuration against the defaults", CONFIG),
+}
 
 
 def without_adapters(actor: Actor) -> Actor:
@@ -109,7 +123,7 @@ def best_heuristic(path: str, n_eval: int) -> tuple[str, object]:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("experiment", choices=["ablation"])
+    p.add_argument("experiment", choices=list(EXPERIMENTS))
     p.add_argument("scenarios", type=Path, nargs="+")
     p.add_argument("--steps", type=int, default=TrainConfig.total_steps)
     p.add_argument("--seeds", type=int, default=3, help="training seeds per variant")
@@ -122,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if args.quick:
         args.steps, args.seeds, args.eval_seeds = 256, 2, 2
-    variants = [v for v in ABLATION if not args.only or v[0] in args.only]
+    variants = [v for v in EXPERIMENTS[args.experiment][1] if not args.only or v[0] in args.only]
     tasks = [
         (str(sc), label, ov, s)
         for sc in args.scenarios
@@ -158,7 +172,7 @@ def _over_seeds(per_seed: list[list[float]]):
 def render(args, variants, results) -> str:
     cmd = "python " + " ".join(shlex.quote(a) for a in sys.argv)
     start, end = markers(f"training_{args.experiment}")
-    title = "LoRASA ablations"
+    title = EXPERIMENTS[args.experiment][0]
     out = [
         start,
         f"## {title}",
@@ -171,6 +185,7 @@ def render(args, variants, results) -> str:
         "seed).",
         "",
     ]
+    verdicts: list = []
     for sc in args.scenarios:
         name, heur = best_heuristic(str(sc), args.eval_seeds)
         out += [
@@ -193,8 +208,42 @@ def render(args, variants, results) -> str:
             out.append(f"| {label} | {probes} | {th} | {seeds} | {base} | {gain} | {scrap} "
                        f"| {secs:.0f} |")  # fmt: skip
         out.append("")
+        if args.experiment == "config":
+            out += _config_verdicts(sc, results, args.seeds, verdicts)
+    if args.experiment == "config":
+        out.append(_config_target(verdicts, args.seeds))
     out.append(end)
     return "\n".join(out)
+
+
+def _config_verdicts(sc: Path, results, n_seeds: int, verdicts: list) -> list[str]:
+    """Per method, the defaults against round 1's configuration on one line: the paired
+    difference (same training seed index, same evaluation seeds) and whether the defaults'
+    mean lies at or above the lower end of round 1's 95% interval over training seeds."""
+    out = []
+    for method in ("PS", "LoRASA"):
+        old, new = (
+            [fmean(results[(str(sc), label, s)][0]) for s in range(n_seeds)]
+            for label in (f"{method}, round 1's configuration", f"{method} (defaults)")
+        )
+        old_ci, diff = mean_ci(old), mean_ci(n - o for n, o in zip(new, old, strict=True))
+        ok = fmean(new) >= old_ci.mean - old_ci.half_width
+        verdicts.append((sc.stem, method, ok))
+        where = "within or above" if ok else "BELOW"
+        out.append(
+            f"- {method}: defaults - round 1's configuration, paired by training seed: {diff} "
+            f"parts/h; the defaults' mean {fmean(new):.2f} is {where} round 1's interval {old_ci}."
+        )
+    return [*out, ""]
+
+
+def _config_target(verdicts: list, n_seeds: int) -> str:
+    missed = [f"{line} {method}" for line, method, ok in verdicts if not ok]
+    verdict = "**MISSED** on " + ", ".join(missed) if missed else "met"
+    return (
+        "Target: learned throughput at the defaults within (or above) the 95% CI of round 1's "
+        f"configuration over {n_seeds} training seeds, every line and method: {verdict}"
+    )
 
 
 if __name__ == "__main__":

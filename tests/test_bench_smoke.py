@@ -160,6 +160,31 @@ def test_training_benchmark_quick_runs_every_variant() -> None:
     )
 
 
+def test_training_config_experiment_compares_round1_with_the_defaults() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "training.py"), "config", "scenarios/engine.yaml", "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for label in ("PS, round 1's configuration", "PS (defaults)",
+                  "LoRASA, round 1's configuration", "LoRASA (defaults)"):  # fmt: skip
+        assert f"| {label} |" in proc.stdout
+    for method in ("PS", "LoRASA"):
+        est = r"\S+ ± \S+"  # an Estimate prints in general format (1.3e+02 for wide ones)
+        verdict = (rf"^- {method}: defaults - round 1's configuration, paired by training seed: "
+                   rf"{est} parts/h; the defaults' mean {NUM} is (within or above|BELOW) "
+                   rf"round 1's interval {est}\.$")  # fmt: skip
+        assert re.search(verdict, proc.stdout, re.M), method
+    target = (
+        r"^Target: .* over 2 training seeds, every line and method: (met|\*\*MISSED\*\* on .+)$"
+    )
+    assert re.search(target, proc.stdout, re.M)
+
+
 def _bench_common() -> ModuleType:
     """benchmarks/common.py loaded from its file: benchmarks/ is not a package, and a test
     should not put it on sys.path for every test after it."""
