@@ -43,15 +43,15 @@ START, END = markers(NAME)
 TARGET = 1.5
 MB_TARGET = 1.3  # issue 13, item 3: adapters at the shared layer's cost in training too
 LORA_NOTE = (
-    "Station-sorted rows run the adapter as two grouped GEMMs over the per-station row "
-    "blocks (`torch.nn.functional.grouped_mm`: no padding, no gathers) with a hand-written "
-    "backward. The backward is cheaper than the shared layer's, since a frozen base needs no "
-    "weight gradient; the forward is what stops the target: the adapter adds {extra:.1%} "
-    "of the shared layer's FLOPs but costs {share:.0%} of its time, because MKL runs the "
-    "rank-{rank} products (one small GEMM per station block) at {lora_gf:.0f} GFLOP/s "
-    "against {base_gf:.0f} for the shared GEMM. Reaching 1.3x in the forward would take a "
-    "kernel that computes the rank-r product in the shared GEMM's pass over the rows, "
-    "which eager torch does not have on CPU."
+    "What stops it: the forward. Station-sorted rows run the adapter as two grouped GEMMs "
+    "over the per-station row blocks (`torch.nn.functional.grouped_mm`: no padding, no "
+    "gathers) with a hand-written backward, which is cheaper than the shared layer's since a "
+    "frozen base needs no weight gradient. In the forward the adapter adds {extra:.1%} of the "
+    "shared layer's FLOPs but costs {share:.0%} of its time, because MKL runs the rank-{rank} "
+    "products (one small GEMM per station block) at {lora_gf:.0f} GFLOP/s against "
+    "{base_gf:.0f} for the shared GEMM. Reaching 1.3x in the forward would take a kernel that "
+    "computes the rank-r product in the shared GEMM's pass over the rows, which eager torch "
+    "does not have on CPU."
 )
 
 
@@ -298,7 +298,7 @@ def minibatch_lines(args: argparse.Namespace, mb: dict) -> list[str]:
         f"the shared layer: **{verdict}** (grouped: forward {f_ratio:.2f}x, forward + backward "
         f"{t_ratio:.2f}x).",
         "",
-        LORA_NOTE.format(
+        ("" if ok else LORA_NOTE).format(
             extra=lora_flops / base_flops,
             share=f_ratio - 1,
             rank=rank,
@@ -391,7 +391,8 @@ def render(
         f"Target: adapter share of the base <= {SHARE_TARGET:.0%} per agent: "
         f"**{share_verdict}** (largest {worst:.1%}).",
         "",
-        "An adapter on an in x out layer has rank x (in + out) weights against the layer's "
+        ("What stops it: a" if share_verdict == "MISSED" else "A")
+        + "n adapter on an in x out layer has rank x (in + out) weights against the layer's "
         f"in x out, about 2 x rank / width of it: at the default width {h[0]} and rank {r} that "
         f"is {2 * r / h[0]:.1%} per hidden layer, twice round 1's share at width 256. Adapting "
         f"only the deeper layer (`train --layers deeper`) keeps it at {deeper:.1%}.",

@@ -4,9 +4,9 @@ Why: the comparison trains every method on several training seeds, so what a pla
 for is training. This measures it directly: for PS and LoRASA on every shipped line, a short
 training run under each configuration (collect + PPO update, LoRASA switching to its adapters
 half-way so both phases count), timed in CPU seconds of this process (`time.process_time`, so
-another program's load on the machine does not count), interleaved round by round. The
-learned throughput of the new configuration over 5 training seeds is in the methods table
-(`methods_table.py`); this script only times.
+another program's load on the machine does not count), interleaved round by round. Whether
+the new configuration learns as well, over 5 training seeds, is `training.py config`'s; this
+script only times.
 
     python benchmarks/bench_training.py            # every shipped line (a few minutes)
     python benchmarks/bench_training.py --write    # ... and update RESULTS.md
@@ -33,7 +33,6 @@ from common import (
 from factory_twin.train.config import TrainConfig
 
 NAME = "bench_training"
-TARGET = 2.0  # new steps per CPU-second over today's
 METHODS = ("ps", "lorasa")
 
 
@@ -89,19 +88,26 @@ def main(argv: list[str] | None = None) -> int:
         "| line | method | today [steps/CPU-s] | new [steps/CPU-s] | new/today |",
         "|---|---|---|---|---|",
     ]
-    ratios = []
+    ratios, medians = [], []
     for line in lines:
         for method in METHODS:
             today = [s["steps_per_cpu_s"] for s in samples[(line, method, "today")]]
             new = [s["steps_per_cpu_s"] for s in samples[(line, method, "new")]]
             per_round = [n / t for n, t in zip(new, today, strict=True)]
             ratios += per_round
+            medians.append(statistics.median(per_round))
             out.append(f"| {line} | {method} | {statistics.median(today):,.0f} | "
                        f"{statistics.median(new):,.0f} | {ratio_summary(per_round)} |")  # fmt: skip
-    worst = min(ratios)
-    verdict = "met" if worst >= TARGET else "MISSED"
-    out += ["", f"Target: new/today >= {TARGET:g}x on every line and method: {verdict} "
-            f"(lowest round {worst:.2f}x)", "", end]  # fmt: skip
+    out += [
+        "",
+        f"The configuration's part of item 1 at this code: new/today {min(medians):.2f}x to "
+        f"{max(medians):.2f}x (medians; lowest round {min(ratios):.2f}x). No target of its own: "
+        "item 1's 2x is against round 1's code and configuration together "
+        "(`bench_train_code_today`), and whether the new configuration learns as well is "
+        "`training_config`'s.",
+        "",
+        end,
+    ]
     summary = [f"ratio training new/today steps-per-cpu-s = {statistics.median(ratios):.2f}x"]
     publish("\n".join(out) + "\n", NAME, summary, args.write)
     return 0

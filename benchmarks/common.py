@@ -174,27 +174,34 @@ def publish(section: str, name: str, summary: list[str], write: bool) -> None:
 
 def summary_section(text: str) -> str:
     """A table of every section's title and its target verdicts ("Target: ..." lines), for
-    the top of RESULTS.md: the answer to "which targets are met?" without reading it all."""
+    the top of RESULTS.md: the answer to "which targets are met?" without reading it all;
+    under it, each missed target's "What stops it" paragraph from its section."""
     start, end = markers("summary")
-    rows = []
+    rows, stops = [], []
     for block in re.findall(r"<!-- (\w+):start -->(.*?)<!-- \1:end -->", text, re.S):
         name, body = block
         if name == "summary":
             continue
         title = re.search(r"^## (.+)$", body, re.M)
+        link = f"[{name}](#{_anchor(title.group(1)) if title else name})"
         targets = re.findall(r"^Target: (.+)$", body, re.M)
         verdict = "<br>".join(targets) if targets else "reported (no target)"
-        rows.append(f"| [{name}](#{_anchor(title.group(1)) if title else name}) | {verdict} |")
+        rows.append(f"| {link} | {verdict} |")
+        if any("MISSED" in t for t in targets):
+            reasons = re.findall(r"^What stops it(.+)$", body, re.M)
+            stops += [f"- {link}: what stops it{r}" for r in reasons or [": not given."]]
     return "\n".join([
         start,
         "## Summary: targets and verdicts",
         "",
         "Collected from the sections below by `run_all.py` (each section has its machine, date "
-        "and command; a missed target's section and the issue notes explain what stops it).",
+        "and command).",
         "",
         "| section | target and verdict |",
         "|---|---|",
         *rows,
+        *(["", "Missed targets: what was measured is in the table above; what stops each one "
+           "and what it would take, from its section:", "", *stops] if stops else []),
         end,
     ]) + "\n"  # fmt: skip
 
