@@ -1,16 +1,18 @@
 """LoRASA ablations over several training seeds (adapter rank, adapter layers, switch point,
 the shared policy the adapters start from) on one line, and round 1's training configuration
-against today's defaults (does the faster configuration learn as well?); the four methods on
-every line are `methods_table.py`'s job.
+against today's defaults (does the faster configuration learn as well, and where it does not,
+which of its changes costs it?); the four methods on every line are `methods_table.py`'s job.
 
-Each (variant, training seed) is trained under the same step budget and evaluated greedily on
-held-out line seeds; tables give mean throughput over training seeds with a 95% confidence
-interval (Student t). Runs are jobs for factory_twin.execute: `--jobs` local worker processes
-(one torch thread each) or Ray tasks (`--ray ADDRESS`).
+Each (variant, training seed) is trained under the same step budget (a variant may ask for a
+multiple of it) and evaluated greedily on held-out line seeds; tables give mean throughput over
+training seeds with a 95% confidence interval (Student t). Runs are jobs for
+factory_twin.execute: `--jobs` local worker processes (one torch thread each) or Ray tasks
+(`--ray ADDRESS`).
 
     python benchmarks/training.py ablation scenarios/engine.yaml --seeds 2 --jobs 2 --write
     python benchmarks/training.py ablation scenarios/bottling.yaml --quick      # smoke run
     python benchmarks/training.py config scenarios/*.yaml --seeds 5 --jobs 2 --write
+    python benchmarks/training.py levers scenarios/engine.yaml --seeds 5 --jobs 2 --write
 """
 
 from __future__ import annotations
@@ -73,9 +75,18 @@ CONFIG = [
     ("LoRASA, round 1's configuration", "config", dict(ROUND1_CONFIG)),
     ("LoRASA (defaults)", "config", {}),
 ]
+STEP_FACTOR = "step_factor"  # a variant's multiple of the step budget (not a TrainConfig field)
+# where the defaults learn less than round 1's configuration: which change costs it, and
+# whether round 1's CPU time (the defaults run about twice as many steps in it) wins it back
+LEVERS = [
+    ("PS, round 1's width, the defaults' epochs", "width", {"method": "ps", "hidden": (256, 256)}),
+    ("PS, the defaults' width, round 1's epochs", "epochs", {"method": "ps", "update_epochs": 4}),
+    ("PS (defaults), twice the steps", "budget", {"method": "ps", STEP_FACTOR: 2}),
+]
 EXPERIMENTS = {
     "ablation": ("LoRASA ablations", ABLATION),
     "config": ("Round 1's training configuration against the defaults", CONFIG),
+    "levers": ("Which of the defaults' changes costs learning", LEVERS),
 }
 
 
@@ -95,6 +106,8 @@ def run_one(path: str, overrides: dict, steps: int, seed: int, n_eval: int, quic
     sc = load_scenario(path)
     if quick:
         sc = sc.model_copy(update={"horizon": sc.horizon.model_copy(update={"length": 60.0})})
+    overrides = dict(overrides)
+    steps *= overrides.pop(STEP_FACTOR, 1)
     cfg = TrainConfig(**{"method": "lorasa", "total_steps": steps, "seed": seed, **overrides})
     if quick:
         cfg.n_envs, cfg.rollout_len, cfg.hidden = 2, 32, (32, 32)
