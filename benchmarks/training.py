@@ -75,6 +75,12 @@ CONFIG = [
     ("LoRASA, round 1's configuration", "config", dict(ROUND1_CONFIG)),
     ("LoRASA (defaults)", "config", {}),
 ]
+CONFIG_STOPS = (
+    "What stops it: the defaults' narrower network (128 against 256 wide) and fewer epochs (3 "
+    "against 4) learn less from the same step budget on the lines named; which of the two "
+    "costs it, and whether round 1's CPU time (about twice the steps at the defaults) wins it "
+    "back, is the `levers` experiment's (`training_levers`)."
+)
 STEP_FACTOR = "step_factor"  # a variant's multiple of the step budget (not a TrainConfig field)
 # where the defaults learn less than round 1's configuration: which change costs it, and
 # whether round 1's CPU time (the defaults run about twice as many steps in it) wins it back
@@ -225,6 +231,8 @@ def render(args, variants, results) -> str:
             out += _config_verdicts(sc, results, args.seeds, verdicts)
     if args.experiment == "config":
         out.append(_config_target(verdicts, args.seeds))
+        if not all(ok for *_, ok in verdicts):
+            out += ["", CONFIG_STOPS]
     out.append(end)
     return "\n".join(out)
 
