@@ -83,11 +83,16 @@ CONFIG_STOPS = (
 )
 STEP_FACTOR = "step_factor"  # a variant's multiple of the step budget (not a TrainConfig field)
 # where the defaults learn less than round 1's configuration: which change costs it, and
-# whether round 1's CPU time (the defaults run about twice as many steps in it) wins it back
+# whether round 1's CPU time (the defaults run about twice as many steps in it) wins it back;
+# the config rows are the yardsticks, rerun here so each lever is paired with them in one run
 LEVERS = [
+    *CONFIG[:2],
     ("PS, round 1's width, the defaults' epochs", "width", {"method": "ps", "hidden": (256, 256)}),
     ("PS, the defaults' width, round 1's epochs", "epochs", {"method": "ps", "update_epochs": 4}),
     ("PS (defaults), twice the steps", "budget", {"method": "ps", STEP_FACTOR: 2}),
+    *CONFIG[2:],
+    ("LoRASA, round 1's width, the defaults' epochs", "width", {"hidden": (256, 256)}),
+    ("LoRASA (defaults), twice the steps", "budget", {STEP_FACTOR: 2}),
 ]
 EXPERIMENTS = {
     "ablation": ("LoRASA ablations", ABLATION),
@@ -223,12 +228,14 @@ def render(args, variants, results) -> str:
                 base = _over_seeds([r[4] for r in rows])
                 gain = mean_ci(fmean(r[0]) - fmean(r[4]) for r in rows)
             scrap = mean_ci(r[1] for r in rows)
-            secs = sum(r[2] for r in rows) / len(rows)
+            secs = _seconds(results, sc, label, args.seeds)
             out.append(f"| {label} | {probes} | {th} | {seeds} | {base} | {gain} | {scrap} "
                        f"| {secs:.0f} |")  # fmt: skip
         out.append("")
         if args.experiment == "config":
             out += _config_verdicts(sc, results, args.seeds, verdicts)
+        if args.experiment == "levers":
+            out += _lever_verdicts(sc, variants, results, args.seeds)
     if args.experiment == "config":
         out.append(_config_target(verdicts, args.seeds))
         if not all(ok for *_, ok in verdicts):
@@ -244,18 +251,58 @@ def _config_verdicts(sc: Path, results, n_seeds: int, verdicts: list) -> list[st
     out = []
     for method in ("PS", "LoRASA"):
         old, new = (
-            [fmean(results[(str(sc), label, s)][0]) for s in range(n_seeds)]
+            _seed_means(results, sc, label, n_seeds)
             for label in (f"{method}, round 1's configuration", f"{method} (defaults)")
         )
-        old_ci, diff = mean_ci(old), mean_ci(n - o for n, o in zip(new, old, strict=True))
-        ok = fmean(new) >= old_ci.mean - old_ci.half_width
+        diff, where, ok = _against(new, old)
         verdicts.append((sc.stem, method, ok))
-        where = "within or above" if ok else "BELOW"
         out.append(
             f"- {method}: defaults - round 1's configuration, paired by training seed: {diff} "
-            f"parts/h; the defaults' mean {fmean(new):.2f} is {where} round 1's interval {old_ci}."
+            f"parts/h; the defaults' mean {fmean(new):.2f} is {where} round 1's interval "
+            f"{mean_ci(old)}."
         )
     return [*out, ""]
+
+
+def _lever_verdicts(sc: Path, variants, results, n_seeds: int) -> list[str]:
+    """Each lever against its method's defaults (what it wins back, paired by training seed)
+    and round 1's interval (whether that is enough), with its cost in seconds per run."""
+    out = []
+    for label, probes, overrides in variants:
+        if probes == "config":
+            continue
+        method = "PS" if overrides.get("method") == "ps" else "LoRASA"
+        lever, defaults, old = (
+            _seed_means(results, sc, name, n_seeds)
+            for name in (label, f"{method} (defaults)", f"{method}, round 1's configuration")
+        )
+        gain, (_, where, _) = _against(lever, defaults)[0], _against(lever, old)
+        cost = _seconds(results, sc, label, n_seeds) / _seconds(
+            results, sc, f"{method} (defaults)", n_seeds
+        )
+        out.append(
+            f"- {label}: {gain} parts/h over the defaults, paired by training seed; its mean "
+            f"{fmean(lever):.2f} is {where} round 1's interval {mean_ci(old)}; {cost:.2f}x the "
+            "defaults' seconds per run."
+        )
+    return [*out, ""]
+
+
+def _seed_means(results, sc: Path, label: str, n_seeds: int) -> list[float]:
+    return [fmean(results[(str(sc), label, s)][0]) for s in range(n_seeds)]
+
+
+def _seconds(results, sc: Path, label: str, n_seeds: int) -> float:
+    return fmean(results[(str(sc), label, s)][2] for s in range(n_seeds))
+
+
+def _against(new: list[float], old: list[float]):
+    """The paired difference new - old over training seeds, and whether new's mean lies at or
+    above the lower end of old's 95% interval (the item 1 criterion)."""
+    old_ci = mean_ci(old)
+    ok = fmean(new) >= old_ci.mean - old_ci.half_width
+    diff = mean_ci(n - o for n, o in zip(new, old, strict=True))
+    return diff, "within or above" if ok else "BELOW", ok
 
 
 def _config_target(verdicts: list, n_seeds: int) -> str:

@@ -185,6 +185,30 @@ def test_training_config_experiment_compares_round1_with_the_defaults() -> None:
     assert re.search(target, proc.stdout, re.M)
 
 
+def test_training_levers_experiment_pairs_each_lever_with_its_yardsticks() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "training.py"), "levers", "scenarios/smt.yaml", "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    est = r"\S+ ± \S+"
+    for label in ("PS, round 1's width, the defaults' epochs",
+                  "PS, the defaults' width, round 1's epochs", "PS (defaults), twice the steps",
+                  "LoRASA, round 1's width, the defaults' epochs",
+                  "LoRASA (defaults), twice the steps"):  # fmt: skip
+        lever = (rf"^- {re.escape(label)}: {est} parts/h over the defaults, paired by training "
+                 rf"seed; its mean {NUM} is (within or above|BELOW) round 1's interval {est}; "
+                 rf"{NUM}x the defaults' seconds per run\.$")  # fmt: skip
+        assert re.search(lever, proc.stdout, re.M), label
+    # the yardsticks are rows of the same run, not verdicts of their own
+    assert "| PS, round 1's configuration | config |" in proc.stdout
+    assert "- PS (defaults):" not in proc.stdout
+
+
 def _bench_common() -> ModuleType:
     """benchmarks/common.py loaded from its file: benchmarks/ is not a package, and a test
     should not put it on sys.path for every test after it."""
