@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from statistics import fmean
 
-from common import ROUND1_CONFIG, markers, write_section
+from common import ROUND1_CONFIG, cpu_name, markers, write_section
 from factory_twin.comparison import eval_seeds
 from factory_twin.execute import Job, make_executor
 from factory_twin.policy.networks import Actor
@@ -76,10 +76,11 @@ CONFIG = [
     ("LoRASA (defaults)", "config", {}),
 ]
 CONFIG_STOPS = (
-    "What stops it: the defaults' narrower network (128 against 256 wide) and fewer epochs (3 "
-    "against 4) learn less from the same step budget on the lines named; which of the two "
-    "costs it, and whether round 1's CPU time (about twice the steps at the defaults) wins it "
-    "back, is the `levers` experiment's (`training_levers`)."
+    "What stops it: much of the defaults' speed is their narrower network (128 against 256 "
+    "wide) and fewer epochs (3 against 4), and on the lines named they learn less from the same "
+    "step budget. What wins it back, and at what cost in seconds per run, is the `levers` "
+    "experiment's (`training_levers`): each change undone on its own and the defaults at twice "
+    "the steps, each paired with both configurations in one run."
 )
 STEP_FACTOR = "step_factor"  # a variant's multiple of the step budget (not a TrainConfig field)
 # where the defaults learn less than round 1's configuration: which change costs it, and
@@ -201,12 +202,14 @@ def render(args, variants, results) -> str:
         start,
         f"## {title}",
         "",
-        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {platform.platform()}, command: `{cmd}`",
+        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {platform.platform()}, {cpu_name()}, "
+        f"command: `{cmd}`",
         "",
         f"Budget {args.steps:,} env steps per run, {args.seeds} training seeds per variant, "
         f"{args.eval_seeds} held-out evaluation seeds (greedy). Throughput in good parts/h: "
         "mean ± 95% CI over training seeds (over evaluation seeds when there is one training "
-        "seed).",
+        "seed). A seed's run repeats exactly on CPUs of one kernel family (tests/"
+        "test_same_result.py), not across families: compare rows of one run.",
         "",
     ]
     verdicts: list = []
