@@ -185,6 +185,31 @@ def test_training_config_experiment_compares_round1_with_the_defaults() -> None:
     assert re.search(target, proc.stdout, re.M)
 
 
+def test_train_code_own_defaults_says_where_training_time_goes() -> None:
+    """A missed 2x (HEAD against itself is about 1x) names the pairs short of it and measures
+    where the slowest pair's training time goes, rather than quoting a profile."""
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "bench_train_code.py"), "--quick", "--own-defaults"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    pct = r"[0-9]+%"
+    note = (
+        rf"^What stops it: 0 of 1 pairs are at or above 2x; short: engine ps {NUM}x \(rounds "
+        rf"up to {NUM}x\)\. Where this code's training time goes: collection {pct} of "
+        rf"`train\(\)` \(the environment's `step_arrays` alone {pct}\), update {pct} "
+        r"\(cProfile of one run, engine ps, 256 env steps\): the (environment|PPO update) "
+    )
+    match = re.search(note, proc.stdout, re.M)
+    assert match, proc.stdout[-2000:]
+    collect, env, update = (int(v) for v in re.findall(r"([0-9]+)%", match.group(0)))
+    assert env <= collect and 90 <= collect + update <= 101  # parts of one train() (rounded)
+
+
 def test_training_levers_experiment_pairs_each_lever_with_its_yardsticks() -> None:
     proc = subprocess.run(
         [sys.executable, str(BENCH / "training.py"), "levers", "scenarios/smt.yaml", "--quick"],
