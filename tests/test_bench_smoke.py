@@ -58,22 +58,28 @@ def _section(name: str) -> str | None:
     return text[start:end] if 0 <= start < end else None
 
 
-@pytest.mark.parametrize("script", sorted(EXPECTED))
-def test_benchmark_quick_runs_and_prints_ratio(script: str) -> None:
-    name = script.removesuffix(".py")
-    before = _section(name)
+def _bench_stdout(script: str, *args: str, timeout: int = 300) -> str:
+    """A benchmark's stdout from a run that must succeed."""
     proc = subprocess.run(
-        [sys.executable, str(BENCH / script), "--quick"],
+        [sys.executable, str(BENCH / script), *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
         cwd=ROOT,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+@pytest.mark.parametrize("script", sorted(EXPECTED))
+def test_benchmark_quick_runs_and_prints_ratio(script: str) -> None:
+    name = script.removesuffix(".py")
+    before = _section(name)
+    stdout = _bench_stdout(script, "--quick", timeout=120)
     for pattern in EXPECTED[script]:
-        assert re.search(pattern, proc.stdout, re.MULTILINE), (pattern, proc.stdout[-2000:])
-    assert f"<!-- {name}:start -->" in proc.stdout and f"<!-- {name}:end -->" in proc.stdout
+        assert re.search(pattern, stdout, re.MULTILINE), (pattern, stdout[-2000:])
+    assert f"<!-- {name}:start -->" in stdout and f"<!-- {name}:end -->" in stdout
     assert _section(name) == before  # without --write RESULTS.md is left alone
 
 
@@ -131,72 +137,40 @@ def test_sweep_chunks_do_not_depend_on_workers_and_bad_input_is_refused() -> Non
 
 
 def test_training_benchmark_quick_runs_every_variant() -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(BENCH / "training.py"),
-            "ablation",
-            "scenarios/engine.yaml",
-            "--quick",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=ROOT,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    stdout = _bench_stdout("training.py", "ablation", "scenarios/engine.yaml", "--quick")
     labels = ("PS (no adapters)", "rank 1", "rank 16", "rank 8, deeper layer only",
               "rank 8, switch on the plateau (at most 50%)")  # fmt: skip
     for label in labels:
-        assert f"| {label} |" in proc.stdout
-    assert "adapters from step" in proc.stdout  # LoRASA runs say when they switched
+        assert f"| {label} |" in stdout
+    assert "adapters from step" in stdout  # LoRASA runs say when they switched
     # a LoRASA row also gives the frozen base alone; a method without adapters has none
     est = rf"{NUM} ± {NUM}"
     lorasa = rf"^\| rank 1 \| rank \| {est} \| {NUM}, {NUM} \| {est} \| {est} \|"
-    assert re.search(lorasa, proc.stdout, re.M)
-    assert re.search(
-        r"^\| PS \(no adapters\) \| baseline \|( [^|]+ \|){2} - \| - \|", proc.stdout, re.M
-    )
+    assert re.search(lorasa, stdout, re.M)
+    assert re.search(r"^\| PS \(no adapters\) \| baseline \|( [^|]+ \|){2} - \| - \|", stdout, re.M)
 
 
 def test_training_config_experiment_compares_round1_with_the_defaults() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(BENCH / "training.py"), "config", "scenarios/engine.yaml", "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=ROOT,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    stdout = _bench_stdout("training.py", "config", "scenarios/engine.yaml", "--quick")
     for label in ("PS, round 1's configuration", "PS (defaults)",
                   "LoRASA, round 1's configuration", "LoRASA (defaults)"):  # fmt: skip
-        assert f"| {label} |" in proc.stdout
+        assert f"| {label} |" in stdout
     for method in ("PS", "LoRASA"):
         est = r"\S+ ± \S+"  # an Estimate prints in general format (1.3e+02 for wide ones)
         verdict = (rf"^- {method}: defaults - round 1's configuration, paired by training seed: "
                    rf"{est} parts/h; the defaults' mean {NUM} is (within or above|BELOW) "
                    rf"round 1's interval {est}\.$")  # fmt: skip
-        assert re.search(verdict, proc.stdout, re.M), method
+        assert re.search(verdict, stdout, re.M), method
     target = (
         r"^Target: .* over 2 training seeds, every line and method: (met|\*\*MISSED\*\* on .+)$"
     )
-    assert re.search(target, proc.stdout, re.M)
+    assert re.search(target, stdout, re.M)
 
 
 def test_train_code_own_defaults_says_where_training_time_goes() -> None:
     """A missed 2x (HEAD against itself is about 1x) names the pairs short of it and measures
     where the slowest pair's training time goes, rather than quoting a profile."""
-    proc = subprocess.run(
-        [sys.executable, str(BENCH / "bench_train_code.py"), "--quick", "--own-defaults"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=ROOT,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    stdout = _bench_stdout("bench_train_code.py", "--quick", "--own-defaults", timeout=120)
     pct = r"[0-9]+%"
     note = (
         rf"^What stops it: 0 of 1 pairs are at or above 2x; short: engine ps {NUM}x \(rounds "
@@ -204,22 +178,14 @@ def test_train_code_own_defaults_says_where_training_time_goes() -> None:
         rf"`train\(\)` \(the environment's `step_arrays` alone {pct}\), update {pct} "
         r"\(cProfile of one run, engine ps, 256 env steps\): the (environment|PPO update) "
     )
-    match = re.search(note, proc.stdout, re.M)
-    assert match, proc.stdout[-2000:]
+    match = re.search(note, stdout, re.M)
+    assert match, stdout[-2000:]
     collect, env, update = (int(v) for v in re.findall(r"([0-9]+)%", match.group(0)))
     assert env <= collect and 90 <= collect + update <= 101  # parts of one train() (rounded)
 
 
 def test_training_levers_experiment_pairs_each_lever_with_its_yardsticks() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(BENCH / "training.py"), "levers", "scenarios/smt.yaml", "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=ROOT,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    stdout = _bench_stdout("training.py", "levers", "scenarios/smt.yaml", "--quick")
     est = r"\S+ ± \S+"
     for label in ("PS, round 1's width, the defaults' epochs",
                   "PS, the defaults' width, round 1's epochs", "PS (defaults), twice the steps",
@@ -228,10 +194,10 @@ def test_training_levers_experiment_pairs_each_lever_with_its_yardsticks() -> No
         lever = (rf"^- {re.escape(label)}: {est} parts/h over the defaults, paired by training "
                  rf"seed; its mean {NUM} is (within or above|BELOW) round 1's interval {est}; "
                  rf"{NUM}x the defaults' seconds per run\.$")  # fmt: skip
-        assert re.search(lever, proc.stdout, re.M), label
+        assert re.search(lever, stdout, re.M), label
     # the yardsticks are rows of the same run, not verdicts of their own
-    assert "| PS, round 1's configuration | config |" in proc.stdout
-    assert "- PS (defaults):" not in proc.stdout
+    assert "| PS, round 1's configuration | config |" in stdout
+    assert "- PS (defaults):" not in stdout
 
 
 def _bench_common() -> ModuleType:
