@@ -34,7 +34,7 @@ from factory_twin.policy.networks import Actor
 from factory_twin.policy.registry import HEURISTICS
 from factory_twin.policy.truncation import padded, truncated
 from factory_twin.scenario import load_scenario
-from factory_twin.stats import mean_ci
+from factory_twin.stats import Estimate, mean_ci
 from factory_twin.train.config import TrainConfig
 from factory_twin.train.evaluate import evaluate_actor, evaluate_heuristic
 from factory_twin.train.mappo import MAPPO
@@ -279,7 +279,7 @@ def _lever_verdicts(sc: Path, variants, results, n_seeds: int) -> list[str]:
             _seed_means(results, sc, name, n_seeds)
             for name in (label, f"{method} (defaults)", f"{method}, round 1's configuration")
         )
-        gain, (_, where, _) = _against(lever, defaults)[0], _against(lever, old)
+        gain, where = _against(lever, defaults)[0], _against(lever, old)[1]
         cost = _seconds(results, sc, label, n_seeds) / _seconds(
             results, sc, f"{method} (defaults)", n_seeds
         )
@@ -299,7 +299,7 @@ def _seconds(results, sc: Path, label: str, n_seeds: int) -> float:
     return fmean(results[(str(sc), label, s)][2] for s in range(n_seeds))
 
 
-def _against(new: list[float], old: list[float]):
+def _against(new: list[float], old: list[float]) -> tuple[Estimate, str, bool]:
     """The paired difference new - old over training seeds, and whether new's mean lies at or
     above the lower end of old's 95% interval (the item 1 criterion)."""
     old_ci = mean_ci(old)
