@@ -49,10 +49,10 @@ LORA_NOTE = (
     "{extra:.1%} of the shared layer's FLOPs, but in the forward it costs {share:.0%} of the "
     "shared layer's time, because MKL runs the rank-{rank} products (one small GEMM per station "
     "block) at {lora_gf:.0f} GFLOP/s against {base_gf:.0f} for the shared GEMM; the backward "
-    "(forward + backward less the forward) is "
-    "{bwd:.2f}x the shared layer's (the skipped weight gradient against four more such "
-    "products). Reaching 1.3x would take a kernel that computes the rank-r products in the "
-    "shared GEMM's pass over the rows, which eager torch does not have on CPU."
+    "(forward + backward less the forward) is {bwd:.2f}x the shared layer's (the skipped weight "
+    "gradient against four more such products). Reaching 1.3x would take a kernel that "
+    "computes the rank-r products in the shared GEMM's pass over the rows, which eager torch "
+    "does not have on CPU."
 )
 
 

@@ -21,16 +21,16 @@ class TrainConfig:
     """Training settings; the defaults were measured on the shipped scenarios.
 
     Round 2 (benchmarks/bench_training.py, methods_table.py): width (128, 128) and 3 PPO epochs
-    train 1.5-2x as many env steps per CPU-second as round 1's (256, 256) x 4 epochs; on
-    bottling, width 64 lost the filler's fast mode on one of two seeds. The speed costs learning
-    on some lines: at 400k steps over 5 seeds, 3-13% below round 1's configuration on bottling,
-    engine and smt, within it on the other three (benchmarks/RESULTS.md, "Round 1's training
-    configuration against the defaults"); on smt, undoing the width or the epochs, or twice the
-    steps, each wins back part of it, none all ("Which of the defaults' changes costs
-    learning"). LoRASA switches to its adapters half-way: an early switch (10%) froze a base on
-    bottling that had not learned to batch or push the filler (40.9 against 51.5 parts/h, 5
-    seeds), and gained +0.7 parts/h (not separated) on glass_line ("Exploration after the
-    switch")."""
+    train 1.4-2x as many env steps per CPU-second as round 1's (256, 256) x 4 epochs (by CPU);
+    on bottling, width 64 lost the filler's fast mode on one of two seeds. The speed costs
+    learning on some lines: at 400k steps over 5 seeds, 3-13% below round 1's configuration on
+    bottling, engine and smt, within it on the other three (benchmarks/RESULTS.md, "Round 1's
+    training configuration against the defaults"); on engine and smt, round 1's width, its
+    epochs or twice the steps each win back part of it, and none brings PS all the way back
+    ("Which of the defaults' changes costs learning"). LoRASA switches to its adapters
+    half-way: an early switch (10%) froze a base on bottling that had not learned to batch or
+    push the filler (40.9 against 51.5 parts/h, 5 seeds), and gained +0.7 parts/h (not
+    separated) on glass_line ("Exploration after the switch")."""
 
     method: str = "lorasa"  # one of policy.registry.METHODS
     total_steps: int = 400_000  # env steps over all parallel envs (the shared budget)
