@@ -22,6 +22,7 @@ from dataclasses import replace
 import torch
 
 from common import (
+    QUICK_TRAIN,
     SCENARIOS,
     interleaved,
     machine_lines,
@@ -50,7 +51,7 @@ def lines(quick: bool) -> dict[str, Scenario]:
 
 def config(method: str, seed: int, quick: bool) -> TrainConfig:
     base = TrainConfig(method=method, seed=seed)
-    return replace(base, n_envs=2, rollout_len=32, hidden=(32, 32)) if quick else base
+    return replace(base, **QUICK_TRAIN) if quick else base
 
 
 def main(argv: list[str] | None = None) -> int:

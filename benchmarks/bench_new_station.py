@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import fmean
 
-from common import SCENARIOS, machine_lines, markers, publish
+from common import QUICK_TRAIN, SCENARIOS, machine_lines, markers, publish
 from factory_twin.comparison import eval_seeds
 from factory_twin.policy.registry import METHODS, label
 from factory_twin.scenario import Scenario, load_scenario
@@ -104,7 +104,7 @@ def one_seed(args, seed: int) -> dict:
     line = shortened(load_scenario(SCENARIOS / "bottling.yaml"), args.quick)
     longer = extended(line)
     seeds = eval_seeds(args.eval_seeds)
-    small = dict(n_envs=2, rollout_len=32, hidden=(32, 32)) if args.quick else {}
+    small = QUICK_TRAIN if args.quick else {}
     with tempfile.TemporaryDirectory() as tmp:
         db, store = open_db(f"sqlite:///{tmp}/log.sqlite"), PolicyStore(Path(tmp) / "store")
         sid = db.ensure_scenario(line.name, line.content_hash(), "yaml")

@@ -36,6 +36,7 @@ import tempfile
 from pathlib import Path
 
 from common import (
+    QUICK_TRAIN,
     RESULTS,
     ROOT,
     SCENARIOS,
@@ -61,10 +62,8 @@ try:
 except ImportError:  # round 1 (5e4280d) kept it beside the trainer
     from factory_twin.train.mappo import TrainConfig
 from factory_twin.train.mappo import MAPPO
-path, method, steps, quick = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
-kw = json.loads(sys.argv[5])  # pinned settings ({} with --own-defaults)
-if quick:
-    kw.update(n_envs=2, rollout_len=32, hidden=(32, 32))
+path, method, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
+kw = json.loads(sys.argv[4])  # pinned settings ({} with --own-defaults) and --quick's sizes
 t2 = time.process_time()
 trainer = MAPPO(load_scenario(path), TrainConfig(method=method, total_steps=steps, seed=0, **kw))
 t3 = time.process_time()
@@ -99,7 +98,8 @@ def run_case(
     pythonpath: Path, scenario: Path, method: str, steps: int, quick: bool, pinned: dict
 ) -> dict:
     env = {**os.environ, "PYTHONPATH": str(pythonpath)}
-    args = [str(scenario), method, str(steps), "1" if quick else "0", json.dumps(pinned)]
+    kw = {**pinned, **QUICK_TRAIN} if quick else pinned
+    args = [str(scenario), method, str(steps), json.dumps(kw)]
     out = subprocess.run(
         [sys.executable, "-c", WORKER, *args],
         env=env, capture_output=True, text=True, check=True, cwd=pythonpath,
@@ -246,7 +246,7 @@ def where_time_goes(scenario: Path, method: str, steps: int, quick: bool) -> dic
     from factory_twin.train.mappo import MAPPO
 
     torch.set_num_threads(1)
-    kw = {"n_envs": 2, "rollout_len": 32, "hidden": (32, 32)} if quick else {}
+    kw = QUICK_TRAIN if quick else {}
     cfg = TrainConfig(method=method, total_steps=steps, seed=0, **kw)
     trainer = MAPPO(load_scenario(scenario), cfg)
     prof = cProfile.Profile()

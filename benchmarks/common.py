@@ -36,6 +36,8 @@ TITLE = "# Benchmark results\n"
 # round 1's training defaults (5e4280d), still expressible through TrainConfig: the
 # "today" that issue 13's speed and quality targets are measured against
 ROUND1_CONFIG = {"hidden": (256, 256), "update_epochs": 4, "minibatches": 4}
+# the TrainConfig sizes of a benchmark's --quick smoke run: tiny, so it checks wiring, not speed
+QUICK_TRAIN = {"n_envs": 2, "rollout_len": 32, "hidden": (32, 32)}
 
 
 # --- machine and code lines ------------------------------------------------------------------

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from statistics import fmean
 
-from common import ROUND1_CONFIG, cpu_name, markers, write_section
+from common import QUICK_TRAIN, ROUND1_CONFIG, cpu_name, markers, write_section
 from factory_twin.comparison import eval_seeds
 from factory_twin.execute import Job, make_executor
 from factory_twin.policy.networks import Actor
@@ -120,9 +120,10 @@ def run_one(path: str, overrides: dict, steps: int, seed: int, n_eval: int, quic
         sc = sc.model_copy(update={"horizon": sc.horizon.model_copy(update={"length": 60.0})})
     overrides = dict(overrides)
     steps *= overrides.pop(STEP_FACTOR, 1)
-    cfg = TrainConfig(**{"method": "lorasa", "total_steps": steps, "seed": seed, **overrides})
-    if quick:
-        cfg.n_envs, cfg.rollout_len, cfg.hidden = 2, 32, (32, 32)
+    sizes = QUICK_TRAIN if quick else {}
+    cfg = TrainConfig(
+        **{"method": "lorasa", "total_steps": steps, "seed": seed, **overrides, **sizes}
+    )
     t0 = time.perf_counter()
     trainer = MAPPO(sc, cfg)
     trainer.train()
