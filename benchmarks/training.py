@@ -1,7 +1,8 @@
 """LoRASA ablations over several training seeds (adapter rank, adapter layers, switch point,
 the shared policy the adapters start from) on one line, and round 1's training configuration
 against today's defaults (does the faster configuration learn as well, and where it does not,
-which of its changes costs it?); the four methods on every line are `methods_table.py`'s job.
+which of its changes costs it, and what wins it back?); the four methods on every line are
+`methods_table.py`'s job.
 
 Each (variant, training seed) is trained under the same step budget (a variant may ask for a
 multiple of it) and evaluated greedily on held-out line seeds; tables give mean throughput over
@@ -13,6 +14,7 @@ factory_twin.execute: `--jobs` local worker processes (one torch thread each) or
     python benchmarks/training.py ablation scenarios/bottling.yaml --quick      # smoke run
     python benchmarks/training.py config scenarios/*.yaml --seeds 5 --jobs 2 --write
     python benchmarks/training.py levers scenarios/engine.yaml --seeds 5 --jobs 2 --write
+    python benchmarks/training.py minibatches scenarios/smt.yaml --seeds 5 --jobs 2 --write
 """
 
 from __future__ import annotations
@@ -78,9 +80,11 @@ CONFIG = [
 CONFIG_STOPS = (
     "What stops it: much of the defaults' speed is their narrower network (128 against 256 "
     "wide) and fewer epochs (3 against 4), and on the lines named they learn less from the same "
-    "step budget. What wins it back, and at what cost in seconds per run, is the `levers` "
-    "experiment's (`training_levers`): each change undone on its own and the defaults at twice "
-    "the steps, each paired with both configurations in one run."
+    "step budget. What wins it back, and at what cost in seconds per run: the `levers` "
+    "experiment (`training_levers`) undoes each change on its own and gives the defaults twice "
+    "the steps; the `minibatches` experiment (`training_minibatches`) keeps the narrow network "
+    "and splits each update into more, smaller minibatches. Each lever is paired with both "
+    "configurations in one run."
 )
 STEP_FACTOR = "step_factor"  # a variant's multiple of the step budget (not a TrainConfig field)
 # where the defaults learn less than round 1's configuration: which change costs it, and
@@ -95,10 +99,22 @@ LEVERS = [
     ("LoRASA, round 1's width, the defaults' epochs", "width", {"hidden": (256, 256)}),
     ("LoRASA (defaults), twice the steps", "budget", {STEP_FACTOR: 2}),
 ]
+# the issue's other named lever: more, smaller PPO minibatches give the narrow network more
+# gradient steps from the same rows at almost the same update cost (the GEMMs shrink with them)
+MINIBATCHES = [
+    *CONFIG[:2],
+    ("PS, the defaults with 8 minibatches", "minibatches", {"method": "ps", "minibatches": 8}),
+    ("PS, 8 minibatches, round 1's epochs", "minibatches",
+     {"method": "ps", "minibatches": 8, "update_epochs": 4}),
+    ("PS, the defaults with 16 minibatches", "minibatches", {"method": "ps", "minibatches": 16}),
+    *CONFIG[2:],
+    ("LoRASA, the defaults with 8 minibatches", "minibatches", {"minibatches": 8}),
+]  # fmt: skip
 EXPERIMENTS = {
     "ablation": ("LoRASA ablations", ABLATION),
     "config": ("Round 1's training configuration against the defaults", CONFIG),
     "levers": ("Which of the defaults' changes costs learning", LEVERS),
+    "minibatches": ("Smaller minibatches at the defaults' width", MINIBATCHES),
 }
 
 
@@ -238,7 +254,7 @@ def render(args, variants, results) -> str:
         out.append("")
         if args.experiment == "config":
             out += _config_verdicts(sc, results, args.seeds, verdicts)
-        if args.experiment == "levers":
+        if args.experiment in ("levers", "minibatches"):
             out += _lever_verdicts(sc, variants, results, args.seeds)
     if args.experiment == "config":
         out.append(_config_target(verdicts, args.seeds))

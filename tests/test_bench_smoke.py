@@ -184,13 +184,25 @@ def test_train_code_own_defaults_says_where_training_time_goes() -> None:
     assert env <= collect and 90 <= collect + update <= 101  # parts of one train() (rounded)
 
 
-def test_training_levers_experiment_pairs_each_lever_with_its_yardsticks() -> None:
-    stdout = _bench_stdout("training.py", "levers", "scenarios/smt.yaml", "--quick")
+@pytest.mark.parametrize(
+    ("experiment", "labels"),
+    [
+        ("levers", ("PS, round 1's width, the defaults' epochs",
+                    "PS, the defaults' width, round 1's epochs", "PS (defaults), twice the steps",
+                    "LoRASA, round 1's width, the defaults' epochs",
+                    "LoRASA (defaults), twice the steps")),
+        ("minibatches", ("PS, the defaults with 8 minibatches",
+                         "PS, 8 minibatches, round 1's epochs",
+                         "PS, the defaults with 16 minibatches",
+                         "LoRASA, the defaults with 8 minibatches")),
+    ],
+)  # fmt: skip
+def test_lever_experiments_pair_each_lever_with_its_yardsticks(
+    experiment: str, labels: tuple[str, ...]
+) -> None:
+    stdout = _bench_stdout("training.py", experiment, "scenarios/smt.yaml", "--quick")
     est = r"\S+ ± \S+"
-    for label in ("PS, round 1's width, the defaults' epochs",
-                  "PS, the defaults' width, round 1's epochs", "PS (defaults), twice the steps",
-                  "LoRASA, round 1's width, the defaults' epochs",
-                  "LoRASA (defaults), twice the steps"):  # fmt: skip
+    for label in labels:
         lever = (rf"^- {re.escape(label)}: {est} parts/h over the defaults, paired by training "
                  rf"seed; its mean {NUM} is (within or above|BELOW) round 1's interval {est}; "
                  rf"{NUM}x the defaults' seconds per run\.$")  # fmt: skip
