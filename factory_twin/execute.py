@@ -8,7 +8,8 @@ or on the order in which they finish: `map` hands results back in job order.
 
 Workers run one torch thread each (several single-threaded jobs keep the cores busier than one
 multi-threaded job at this network size). Ctrl-C in the driver stops every worker at once:
-the local pool is terminated, Ray tasks are cancelled with force.
+the local pool is terminated, Ray tasks are cancelled with force. SIGTERM to a local pool's
+driver does the same and exits with 143.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import multiprocessing
 import os
 import queue
 import signal
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -71,6 +74,26 @@ def _run(job: Job) -> Any:
     return job.fn(*job.args)
 
 
+@contextmanager
+def _sigterm_stops_the_pool() -> Iterator[None]:
+    """SIGTERM (`kill`, a scheduler's stop) ends the driver through `map`'s clean-up, which
+    terminates the workers, as Ctrl-C does; its default ends the driver at once and leaves the
+    spawned workers running their jobs unwatched. Only the main thread may set a handler."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, _frame) -> None:
+        signal.signal(signum, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
 class InProcess:
     """Jobs one after another in this process: no start-up cost, the reference for the rest."""
 
@@ -96,31 +119,32 @@ class LocalPool:
         done: queue.Queue = queue.Queue()
         results: dict[int, Any] = {}
         ctx = multiprocessing.get_context("spawn")
-        pool = ctx.Pool(min(self.workers, len(jobs)), initializer=_pool_worker)
-        try:
-            for i, job in enumerate(jobs):
-                pool.apply_async(
-                    job.fn,
-                    job.args,
-                    callback=lambda r, i=i: done.put((i, r, None)),
-                    error_callback=lambda e, i=i: done.put((i, None, e)),
-                )
-            while len(results) < len(jobs):
-                try:
-                    i, result, error = done.get(timeout=POLL_S)
-                except queue.Empty:
-                    continue
-                if error is not None:
-                    raise error
-                results[i] = result
-                if on_result is not None:
-                    on_result(i, result)
-        except BaseException:
-            pool.terminate()  # Ctrl-C or a failed job: stop every worker now
-            raise
-        finally:
-            pool.close()
-            pool.join()
+        with _sigterm_stops_the_pool():
+            pool = ctx.Pool(min(self.workers, len(jobs)), initializer=_pool_worker)
+            try:
+                for i, job in enumerate(jobs):
+                    pool.apply_async(
+                        job.fn,
+                        job.args,
+                        callback=lambda r, i=i: done.put((i, r, None)),
+                        error_callback=lambda e, i=i: done.put((i, None, e)),
+                    )
+                while len(results) < len(jobs):
+                    try:
+                        i, result, error = done.get(timeout=POLL_S)
+                    except queue.Empty:
+                        continue
+                    if error is not None:
+                        raise error
+                    results[i] = result
+                    if on_result is not None:
+                        on_result(i, result)
+            except BaseException:
+                pool.terminate()  # Ctrl-C, SIGTERM or a failed job: stop every worker now
+                raise
+            finally:
+                pool.close()
+                pool.join()
         return [results[i] for i in range(len(jobs))]
 
 
