@@ -8,8 +8,8 @@ or on the order in which they finish: `map` hands results back in job order.
 
 Workers run one torch thread each (several single-threaded jobs keep the cores busier than one
 multi-threaded job at this network size). Ctrl-C in the driver stops every worker at once:
-the local pool is terminated, Ray tasks are cancelled with force. SIGTERM to a local pool's
-driver does the same and exits with 143.
+the local pool is terminated, Ray tasks are cancelled with force. SIGTERM to the driver does
+the same and exits with 143.
 """
 
 from __future__ import annotations
@@ -75,10 +75,11 @@ def _run(job: Job) -> Any:
 
 
 @contextmanager
-def _sigterm_stops_the_pool() -> Iterator[None]:
-    """SIGTERM (`kill`, a scheduler's stop) ends the driver through `map`'s clean-up, which
-    terminates the workers, as Ctrl-C does; its default ends the driver at once and leaves the
-    spawned workers running their jobs unwatched. Only the main thread may set a handler."""
+def _sigterm_as_exit() -> Iterator[None]:
+    """SIGTERM (`kill`, a scheduler's stop) ends the driver through `map`'s clean-up, as Ctrl-C
+    does: workers terminated, Ray tasks cancelled, the caller's unfinished runs marked
+    interrupted. Its default ends the driver at once and leaves a pool's spawned workers
+    running their jobs unwatched. Only the main thread may set a handler."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -101,10 +102,11 @@ class InProcess:
 
     def map(self, jobs: Sequence[Job], on_result: OnResult | None = None) -> list[Any]:
         results = []
-        for i, job in enumerate(jobs):
-            results.append(job.fn(*job.args))
-            if on_result is not None:
-                on_result(i, results[-1])
+        with _sigterm_as_exit():
+            for i, job in enumerate(jobs):
+                results.append(job.fn(*job.args))
+                if on_result is not None:
+                    on_result(i, results[-1])
         return results
 
 
@@ -119,7 +121,7 @@ class LocalPool:
         done: queue.Queue = queue.Queue()
         results: dict[int, Any] = {}
         ctx = multiprocessing.get_context("spawn")
-        with _sigterm_stops_the_pool():
+        with _sigterm_as_exit():
             pool = ctx.Pool(min(self.workers, len(jobs)), initializer=_pool_worker)
             try:
                 for i, job in enumerate(jobs):
@@ -175,18 +177,19 @@ class RayTasks:
         index = {ref: i for i, ref in enumerate(refs)}
         results: dict[int, Any] = {}
         pending = list(refs)
-        try:
-            while pending:
-                ready, pending = ray.wait(pending, num_returns=1, timeout=POLL_S)
-                for ref in ready:
-                    i = index[ref]
-                    results[i] = _unwrap(ray, ref)
-                    if on_result is not None:
-                        on_result(i, results[i])
-        except BaseException:
-            for ref in pending:
-                ray.cancel(ref, force=True)
-            raise
+        with _sigterm_as_exit():
+            try:
+                while pending:
+                    ready, pending = ray.wait(pending, num_returns=1, timeout=POLL_S)
+                    for ref in ready:
+                        i = index[ref]
+                        results[i] = _unwrap(ray, ref)
+                        if on_result is not None:
+                            on_result(i, results[i])
+            except BaseException:
+                for ref in pending:
+                    ray.cancel(ref, force=True)
+                raise
         return [results[i] for i in range(len(jobs))]
 
 

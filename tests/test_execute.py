@@ -4,6 +4,9 @@ on a local Ray (started here with 2 CPUs)."""
 
 from __future__ import annotations
 
+import os
+import signal
+
 import pytest
 import torch
 from helpers import TINY_TRAIN, rushable_line
@@ -92,3 +95,15 @@ def test_worker_count_is_checked() -> None:
         make_executor(workers=0)
     assert isinstance(make_executor(workers=1), InProcess)
     assert make_executor(workers=3).workers == 3
+
+
+def test_sigterm_ends_a_map_as_an_exit_and_restores_the_handler() -> None:
+    """SIGTERM raises SystemExit(143) inside `map`, so its clean-up and the caller's (unfinished
+    runs marked interrupted) run; the process's own handler is back afterwards. The local pool's
+    workers stopping with it is tests/test_interrupt.py's."""
+    before, ran = signal.getsignal(signal.SIGTERM), []
+    jobs = [Job(os.kill, (os.getpid(), signal.SIGTERM)), Job(ran.append, ("second job",))]
+    with pytest.raises(SystemExit) as stop:
+        InProcess().map(jobs)
+    assert stop.value.code == 143 and ran == []
+    assert signal.getsignal(signal.SIGTERM) is before
