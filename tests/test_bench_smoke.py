@@ -192,9 +192,10 @@ def test_train_code_own_defaults_says_where_training_time_goes() -> None:
                     "LoRASA, round 1's width, the defaults' epochs",
                     "LoRASA (defaults), twice the steps")),
         ("minibatches", ("PS, the defaults with 8 minibatches",
-                         "PS, 8 minibatches, round 1's epochs",
+                         "PS, 8 minibatches, round 1's epochs", "PS, 8 minibatches, 2 epochs",
                          "PS, the defaults with 16 minibatches",
-                         "LoRASA, the defaults with 8 minibatches")),
+                         "LoRASA, the defaults with 8 minibatches",
+                         "LoRASA, 8 minibatches, 2 epochs")),
     ],
 )  # fmt: skip
 def test_lever_experiments_pair_each_lever_with_its_yardsticks(

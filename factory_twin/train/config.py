@@ -29,12 +29,12 @@ class TrainConfig:
     epochs or twice the steps each win back part of it, and none brings PS all the way back
     ("Which of the defaults' changes costs learning"). Eight minibatches instead of four (the
     same width and epochs) brought PS on bottling and smt and LoRASA on smt back within round
-    1's interval at 1.11-1.13x the defaults' seconds per run; engine stayed below ("Smaller
-    minibatches at the defaults' width"): the next default to weigh, once measured on all six
-    lines. LoRASA switches to its adapters half-way: an early switch (10%) froze a base on
-    bottling that had not learned to batch or push the filler (40.9 against 51.5 parts/h, 5
-    seeds), and gained +0.7 parts/h (not separated) on glass_line ("Exploration after the
-    switch")."""
+    1's interval at 1.0-1.13x the defaults' seconds per run; engine stayed below ("Smaller
+    minibatches at the defaults' width"); with 2 epochs they cost what the defaults cost and
+    learned no more. The next default to weigh, once measured on all six lines. LoRASA switches
+    to its adapters half-way: an early switch (10%) froze a base on bottling that had not
+    learned to batch or push the filler (40.9 against 51.5 parts/h, 5 seeds), and gained +0.7
+    parts/h (not separated) on glass_line ("Exploration after the switch")."""
 
     method: str = "lorasa"  # one of policy.registry.METHODS
     total_steps: int = 400_000  # env steps over all parallel envs (the shared budget)
