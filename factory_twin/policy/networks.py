@@ -158,7 +158,7 @@ class Actor(nn.Module):
     def _per_agent_rows(self) -> bool:
         """Whether any layer treats stations differently (and so needs the row grouping)."""
         return self.config.kind == "separate" or any(
-            layer.active for _, layer in self._adapter_layers()
+            isinstance(layer, MultiAgentLoRALinear) and layer.active for layer in self.layers
         )
 
     def _adapter_layers(self) -> Iterator[tuple[int, MultiAgentLoRALinear]]:
@@ -192,9 +192,12 @@ class Actor(nn.Module):
                 if counts is None
                 else AgentGroups.from_counts(counts)
             )
-        for layer in self.layers[:-1]:
+        # unpacking iterates the ModuleList; slicing it would build a new one on every call,
+        # which cost a third of a rollout step's forward on a handful of rows
+        *hidden, head = self.layers
+        for layer in hidden:
             x = torch.tanh(layer(x, rows))
-        return _apply_mask(self.layers[-1](x, rows), action_mask)
+        return _apply_mask(head(x, rows), action_mask)
 
     def forward_grouped(self, obs: Tensor, action_mask: Tensor | None = None) -> Tensor:
         """Fast path for ``obs[n_agents, rows, obs_dim]`` (station ``i``'s rows in slot ``i``)
@@ -205,9 +208,10 @@ class Actor(nn.Module):
             eye = torch.eye(self.config.n_ids, dtype=obs.dtype, device=obs.device)
             eye = eye if self.id_of is None else eye[self.id_of]
             x = torch.cat([obs, eye.unsqueeze(1).expand(n, rows, eye.shape[1])], dim=-1)
-        for layer in self.layers[:-1]:
+        *hidden, head = self.layers
+        for layer in hidden:
             x = torch.tanh(layer.forward_grouped(x))
-        return _apply_mask(self.layers[-1].forward_grouped(x), action_mask)
+        return _apply_mask(head.forward_grouped(x), action_mask)
 
     # --- parameter groups ------------------------------------------------------------------
 
