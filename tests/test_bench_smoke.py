@@ -196,6 +196,8 @@ def test_train_code_own_defaults_says_where_training_time_goes() -> None:
                          "PS, the defaults with 16 minibatches",
                          "LoRASA, the defaults with 8 minibatches",
                          "LoRASA, 8 minibatches, 2 epochs")),
+        ("candidate", ("PS, the defaults with 8 minibatches",
+                       "LoRASA, the defaults with 8 minibatches")),
     ],
 )  # fmt: skip
 def test_lever_experiments_pair_each_lever_with_its_yardsticks(
