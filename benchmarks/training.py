@@ -84,8 +84,9 @@ CONFIG_STOPS = (
     "step budget. What wins it back, and at what cost in seconds per run: the `levers` "
     "experiment (`training_levers`) undoes each change on its own and gives the defaults twice "
     "the steps; the `minibatches` experiment (`training_minibatches`) keeps the narrow network "
-    "and splits each update into more, smaller minibatches. Each lever is paired with both "
-    "configurations in one run."
+    "and splits each update into more, smaller minibatches, and `candidate` "
+    "(`training_candidate`) runs its best trade, 8 minibatches, on the other lines. Each lever "
+    "is paired with both configurations in one run."
 )
 STEP_FACTOR = "step_factor"  # a variant's multiple of the step budget (not a TrainConfig field)
 # where the defaults learn less than round 1's configuration: which change costs it, and

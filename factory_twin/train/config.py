@@ -31,10 +31,14 @@ class TrainConfig:
     same width and epochs) brought PS on bottling and smt and LoRASA on smt back within round
     1's interval at 1.0-1.13x the defaults' seconds per run; engine stayed below ("Smaller
     minibatches at the defaults' width"); with 2 epochs they cost what the defaults cost and
-    learned no more. The next default to weigh, once measured on all six lines. LoRASA switches
-    to its adapters half-way: an early switch (10%) froze a base on bottling that had not
-    learned to batch or push the filler (40.9 against 51.5 parts/h, 5 seeds), and gained +0.7
-    parts/h (not separated) on glass_line ("Exploration after the switch")."""
+    learned no more. On the other three lines they stayed within round 1's interval for both
+    methods at 1.03-1.22x ("The defaults with 8 minibatches, the next default to weigh"): 9 of
+    the 12 pairs within, against 5 of 12 for these defaults in the same runs. Not the default
+    yet: every table that names the defaults (methods on every line, the ablations) would have
+    to be measured again with it, and engine would still miss. LoRASA switches to its adapters
+    half-way: an early switch (10%) froze a base on bottling that had not learned to batch or
+    push the filler (40.9 against 51.5 parts/h, 5 seeds), and gained +0.7 parts/h (not
+    separated) on glass_line ("Exploration after the switch")."""
 
     method: str = "lorasa"  # one of policy.registry.METHODS
     total_steps: int = 400_000  # env steps over all parallel envs (the shared budget)
