@@ -137,6 +137,8 @@ EXPERIMENTS = {
     "minibatches": ("Smaller minibatches at the defaults' width", MINIBATCHES),
     "candidate": ("The defaults with 8 minibatches, the next default to weigh", CANDIDATE),
 }
+# the experiments whose rows are levers, each judged against the config rows it runs beside
+LEVER_EXPERIMENTS = ("levers", "minibatches", "candidate")
 
 
 def without_adapters(actor: Actor) -> Actor:
@@ -275,7 +277,7 @@ def render(args, variants, results) -> str:
         out.append("")
         if args.experiment == "config":
             out += _config_verdicts(sc, results, args.seeds, verdicts)
-        if args.experiment in ("levers", "minibatches", "candidate"):
+        if args.experiment in LEVER_EXPERIMENTS:
             out += _lever_verdicts(sc, variants, results, args.seeds)
     if args.experiment == "config":
         out.append(_config_target(verdicts, args.seeds))
