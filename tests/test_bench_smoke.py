@@ -1,10 +1,12 @@
 """Smoke tests: the simulation/env/rollout/scaling/sweep/end-to-end benchmarks run at tiny
-sizes and print their ratio lines; `run_all.py` knows every benchmark; sweeps give the same
-KPIs for any number of workers and log one run with an episode per seed."""
+sizes and print their ratio lines, and the training experiments and the methods table their
+rows; `run_all.py` knows every benchmark; sweeps give the same KPIs for any number of workers
+and log one run with an episode per seed."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import subprocess
 import sys
@@ -213,6 +215,26 @@ def test_lever_experiments_pair_each_lever_with_its_yardsticks(
     # the yardsticks are rows of the same run, not verdicts of their own
     assert "| PS, round 1's configuration | config |" in stdout
     assert "- PS (defaults):" not in stdout
+
+
+def test_methods_table_runs_a_line_and_reports_every_method(tmp_path: Path) -> None:
+    """`run --quick` keeps one line's comparison document; `report` turns it into the section
+    (every method's row over its 2 training seeds, and a target that counts them as short)."""
+    before = _section("training_methods")
+    _bench_stdout("methods_table.py", "run", "scenarios/smt.yaml", "--quick",
+                  "--out-dir", str(tmp_path), timeout=240)  # fmt: skip
+    doc = json.loads((tmp_path / "smt.json").read_text())
+    assert doc["wall_s"] > 0 and {m["method"] for m in doc["methods"]} == {
+        "ps", "ps-id", "nps", "lorasa"
+    }  # fmt: skip
+    stdout = _bench_stdout("methods_table.py", "report", "--out-dir", str(tmp_path))
+    assert "### smt\n\n2,000 env steps per run; best heuristic " in stdout
+    for label in ("shared (PS)", "shared + station id", "separate networks (NPS)",
+                  "LoRASA (shared + adapters)"):  # fmt: skip
+        assert re.search(rf"^\| {re.escape(label)} \| 2 \| {NUM} ± {NUM} \|", stdout, re.M), label
+    missed = re.search(r"^Target: .*: MISSED \(fewer or none on (.+)\)$", stdout, re.M)
+    assert missed and "smt" in missed.group(1).split(", ")
+    assert _section("training_methods") == before  # without --write RESULTS.md is left alone
 
 
 def _bench_common() -> ModuleType:
