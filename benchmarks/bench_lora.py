@@ -190,7 +190,8 @@ def training_minibatch(scenario: str, quick: bool) -> tuple[list[int], int, int]
 def minibatch_cases(agents: list[int], n: int, width: int, rank: int) -> tuple[dict, dict]:
     """The adapted hidden layer (width -> width) on a training minibatch's rows: forward and
     forward + backward, the shared layer (trained, as in PS) against LoRA with rows shuffled
-    (the update before station grouping) and grouped by station (plan from the counts)."""
+    (the update before station grouping) and grouped by station (plan from the counts), and
+    against merging each station's weights per minibatch, which the layer does not do."""
     layer = MultiAgentLoRALinear(width, width, n, rank=rank)
     with torch.no_grad():
         layer.lora_B.normal_(std=0.05)
@@ -212,7 +213,7 @@ def minibatch_cases(agents: list[int], n: int, width: int, rank: int) -> tuple[d
 
     offs = torch.from_numpy(np.cumsum(counts)).to(torch.int32)
 
-    def merged() -> torch.Tensor:  # the alternative the layer does not use (see MERGED_NOTE)
+    def merged() -> torch.Tensor:  # see MERGED_NOTE for why the layer does not do this
         w = torch.baddbmm(layer.weight.expand(n, -1, -1), layer.lora_B, layer.lora_A,
                           alpha=layer.scale)  # fmt: skip
         return F.grouped_mm(x, w.transpose(1, 2), offs=offs) + layer.bias
