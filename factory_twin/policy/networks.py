@@ -158,7 +158,7 @@ class Actor(nn.Module):
     def _per_agent_rows(self) -> bool:
         """Whether any layer treats stations differently (and so needs the row grouping)."""
         return self.config.kind == "separate" or any(
-            isinstance(layer, MultiAgentLoRALinear) and layer.active for layer in self.layers
+            layer.active for _, layer in self._adapter_layers()
         )
 
     def _adapter_layers(self) -> Iterator[tuple[int, MultiAgentLoRALinear]]:
